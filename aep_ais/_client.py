@@ -1,0 +1,271 @@
+"""`AISClient`: configuration, lifecycle and one short method per endpoint."""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from ._auth import TokenProvider
+from ._convert import to_epoch
+from ._errors import ValidationError
+from ._models import (
+    UNSET,
+    AudienceSpec,
+    AudienceUpdate,
+    ExternalAudience,
+    IngestionRun,
+    Operation,
+    RunList,
+    TTLExtension,
+    _RunListing,
+    _RunRequest,
+)
+from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
+from ._transport import Transport
+from ._validation import check_id, check_run_window, check_spec, check_update
+
+__all__ = ["DEFAULT_BASE_URL", "AISClient"]
+
+DEFAULT_BASE_URL = "https://platform.adobe.io/data/core/ais"
+# The spec spells this path two ways; the singular one is what its example and other
+# clients use. It lives here alone.
+OPERATIONS_PATH = "/external-audience/operations"
+SORT_KEYS = frozenset({"name", "-name", "createdAt", "-createdAt"})
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(base_url: str) -> str:
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValidationError("base_url", f"{base_url!r} is not an http(s) URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValidationError(
+            "base_url", "plain http is allowed only for loopback hosts: tokens must not leak"
+        )
+    return base_url.rstrip("/")
+
+
+def _check_header_value(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(what, "must be a non-empty string")
+    if any(ch in value for ch in "\r\n\0") or value != value.strip():
+        raise ValidationError(what, "must not contain line breaks or surrounding spaces")
+    return value
+
+
+def _check_int_range(value: int, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(what, f"must be a whole number from {low} to {high}")
+    return value
+
+
+class AISClient:
+    """An async client for the External Audiences API of one org and sandbox.
+
+    Use it as `async with AISClient(...) as ais:` or call `aclose()` when done. `auth` is a
+    token provider (`OAuthServerToServer` or `StaticToken`); `api_key` defaults to the
+    OAuth client id. `http_client` (never closed by the SDK) or `transport` replace the
+    HTTP layer; `clock` replaces time, sleep and jitter (tests use a fake one).
+    """
+
+    def __init__(
+        self,
+        *,
+        org_id: str,
+        auth: TokenProvider,
+        sandbox: str = "prod",
+        api_key: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float | httpx.Timeout = 30.0,
+        retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        operations_path: str = OPERATIONS_PATH,
+    ) -> None:
+        self.org_id = _check_header_value(org_id, "org_id")
+        self.sandbox = _check_header_value(sandbox, "sandbox")
+        if api_key is None:
+            api_key = getattr(auth, "client_id", None)
+        if api_key is None:
+            raise ValidationError("api_key", "is required when auth carries no client id")
+        self.base_url = _check_base_url(base_url)
+        if http_client is not None and transport is not None:
+            raise ValidationError("transport", "give http_client or transport, not both")
+        self.retry = retry or RetryPolicy()
+        self.poll = poll or PollPolicy()
+        self.clock: Clock = clock or SystemClock()
+        self.auth = auth
+        self._operations_path = operations_path.rstrip("/")
+        self._transport = Transport(
+            base_url=self.base_url,
+            headers={
+                "x-api-key": _check_header_value(api_key, "api_key"),
+                "x-gw-ims-org-id": self.org_id,
+                "x-sandbox-name": self.sandbox,
+            },
+            auth=auth,
+            retry=self.retry,
+            timeout=timeout,
+            clock=self.clock,
+            http_client=http_client,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"AISClient(org_id={self.org_id!r}, sandbox={self.sandbox!r}, "
+            f"base_url={self.base_url!r})"
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections the client opened (a user's `http_client` stays open)."""
+        await self._transport.aclose()
+
+    # Endpoints -----------------------------------------------------------------------
+
+    async def create_audience(self, spec: AudienceSpec) -> Operation:
+        """Submit an audience for creation; returns the `Operation` to wait on.
+
+        Raises `ValidationError` for a spec that breaks a documented rule (nothing is sent),
+        `ConflictError` if the audience exists. A create is never sent twice unless the
+        server surely did not act on the first; a failed one says so in
+        `server_may_have_acted`.
+        """
+        check_spec(spec)
+        return await self._transport.request(
+            "POST", "/external-audience/", into=Operation, body=spec, creates=True
+        )
+
+    async def get_operation(self, operation_id: str) -> Operation:
+        """Fetch the state of an audience-creation operation."""
+        path = f"{self._operations_path}/{check_id(operation_id, 'operation_id')}"
+        return await self._transport.request("GET", path, into=Operation)
+
+    async def update_audience(self, audience_id: str, update: AudienceUpdate) -> ExternalAudience:
+        """Change an audience's description, labels, field labels or TTL; returns it."""
+        check_update(update)
+        path = f"/external-audience/{check_id(audience_id, 'audience_id')}"
+        return await self._transport.request("PATCH", path, into=ExternalAudience, body=update)
+
+    async def delete_audience(self, audience_id: str) -> None:
+        """Delete an audience."""
+        path = f"/external-audience/{check_id(audience_id, 'audience_id')}"
+        await self._transport.call("DELETE", path, into=None)
+
+    async def extend_ttl(self, audience_id: str) -> TTLExtension:
+        """Extend an audience's data expiration by its original duration."""
+        path = f"/external-audience/extend-ttl/{check_id(audience_id, 'audience_id')}"
+        return await self._transport.request("POST", path, into=TTLExtension)
+
+    async def start_run(
+        self,
+        audience_id: str,
+        *,
+        data_filter_start_time: datetime | int,
+        data_filter_end_time: datetime | int | None = None,
+    ) -> IngestionRun:
+        """Start an ingestion run over the files of the given time window.
+
+        The platform refuses a run while another of the same audience is in progress;
+        `run_and_wait` handles that for you.
+        """
+        path = f"/external-audience/{check_id(audience_id, 'audience_id')}/runs"
+        check_run_window(data_filter_start_time, data_filter_end_time)
+        body = _RunRequest(
+            data_filter_start_time=_as_datetime(data_filter_start_time),
+            data_filter_end_time=(
+                UNSET if data_filter_end_time is None else _as_datetime(data_filter_end_time)
+            ),
+        )
+        return await self._transport.request(
+            "POST", path, into=IngestionRun, body=body, creates=True
+        )
+
+    async def get_run(self, audience_id: str, run_id: str) -> IngestionRun:
+        """Fetch one ingestion run of an audience."""
+        path = (
+            f"/external-audience/{check_id(audience_id, 'audience_id')}"
+            f"/runs/{check_id(run_id, 'run_id')}"
+        )
+        return await self._transport.request("GET", path, into=IngestionRun)
+
+    async def list_runs(
+        self,
+        audience_id: str,
+        *,
+        limit: int | None = None,
+        sort_by: str | None = None,
+        status: str | None = None,
+        name: str | None = None,
+        created_after: datetime | int | None = None,
+        created_before: datetime | int | None = None,
+        properties: Sequence[str] = (),
+    ) -> RunList:
+        """List an audience's ingestion runs (newest first unless `sort_by` says otherwise).
+
+        `limit` is 1-40 (the platform's default is 20). `sort_by` is `name` or `createdAt`,
+        with a leading `-` for descending. `status` and `name` filter by equality,
+        `created_after`/`created_before` bound `createdAt` (inclusive, epoch seconds), and
+        `properties` passes raw filters such as `"status!=FAILED"` or `"name=containsX"`.
+        The result is a list; its `page` holds the `_page` facts when the API sends them.
+        """
+        path = f"/external-audience/{check_id(audience_id, 'audience_id')}/runs"
+        params: list[tuple[str, str]] = []
+        if limit is not None:
+            params.append(("limit", str(_check_int_range(limit, "limit", 1, 40))))
+        if sort_by is not None:
+            if sort_by not in SORT_KEYS:
+                raise ValidationError("sort_by", f"must be one of {', '.join(sorted(SORT_KEYS))}")
+            params.append(("sortBy", sort_by))
+        filters = list(properties)
+        if status is not None:
+            filters.append(f"status={_check_header_value(status, 'status')}")
+        if name is not None:
+            filters.append(f"name={_check_header_value(name, 'name')}")
+        if created_after is not None:
+            filters.append(f"createdAt>={to_epoch(created_after)}")
+        if created_before is not None:
+            filters.append(f"createdAt<={to_epoch(created_before)}")
+        for i, f in enumerate(filters):
+            _check_header_value(f, f"properties[{i}]")
+            params.append(("property", f))
+        listing = await self._transport.request(
+            "GET", path, into=_RunListing, params=params or None
+        )
+        return RunList(listing.runs, listing.page)
+
+
+def _as_datetime(value: datetime | int) -> datetime:
+    from datetime import UTC
+
+    return datetime.fromtimestamp(to_epoch(value), tz=UTC)
+
+
+AISClient.__module__ = "aep_ais"

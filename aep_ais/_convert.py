@@ -1,0 +1,219 @@
+"""The one cattrs converter that owns the wire format.
+
+- attribute names are snake_case in Python, camelCase on the wire, renamed for every attrs
+  class by one generated hook (no hand-written table per class);
+- timestamps are epoch seconds on the wire, timezone-aware `datetime`s in Python;
+- `UNSET` attributes are left out of what is sent, `None` is sent as `null`;
+- reading is lenient: unknown keys are ignored, unknown status strings are kept as plain
+  strings, `ttlInDays` may be an int or a numeric string, `sourceSpec` may come with or
+  without its `params` wrapper.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import types
+from datetime import UTC, datetime
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._models import (
+    UNSET,
+    Encryption,
+    Operation,
+    OperationStatus,
+    RunStatus,
+    SourceSpec,
+    Unset,
+    _RunListing,
+    _UnsetType,
+)
+
+__all__ = ["converter", "structure", "to_epoch", "unstructure"]
+
+T = TypeVar("T")
+
+# Wire names that a plain camelCase rename does not give.
+_RENAMES: dict[tuple[type, str], str] = {
+    (_RunListing, "page"): "_page",
+    (Operation, "details"): "operationDetails",
+}
+
+# Where the wire spells a name more than one way, these are read as well.
+_ALIASES: dict[tuple[type, str], tuple[str, ...]] = {
+    (Encryption, "sign_verification_key_id"): ("signVerificationId",),
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _wire_name(cls: type, name: str) -> str:
+    return _RENAMES.get((cls, name), _camel(name))
+
+
+def to_epoch(value: datetime | int | float) -> int:
+    """Epoch seconds for a `datetime` (naive means UTC) or a number of seconds."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return int(value.timestamp())
+    if isinstance(value, bool):
+        raise TypeError("a timestamp must be a datetime or epoch seconds, not a bool")
+    return int(value)
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    if isinstance(value, bool):
+        raise TypeError(f"expected epoch seconds, got {value!r}")
+    if isinstance(value, str):
+        value = float(value)
+    if not isinstance(value, int | float):
+        raise TypeError(f"expected epoch seconds, got {type(value).__name__}")
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def _structure_int(value: Any, _: type) -> int:
+    # Lenient: the platform sends `ttlInDays` both as 40 and as "40".
+    if isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise TypeError(f"expected an integer, got {value!r}")
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_bool(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise TypeError(f"expected a boolean, got {value!r}")
+
+
+def _status_hook(enum_cls: type[OperationStatus] | type[RunStatus]) -> Any:
+    members = {m.value: m for m in enum_cls}
+
+    def structure(value: Any, _: type) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise TypeError(f"expected a status string, got {type(value).__name__}")
+        # Unknown statuses are kept as they came: they mean "still going".
+        return members.get(value, value)
+
+    return structure
+
+
+def _equals(expected: Any) -> Any:
+    def predicate(t: Any) -> bool:
+        return bool(t == expected)
+
+    return predicate
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=False)
+
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_unstructure_hook(datetime, to_epoch)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_unstructure_hook(_UnsetType, lambda _: None)
+
+    for enum_cls in (OperationStatus, RunStatus):
+        hook = _status_hook(enum_cls)
+        for union in (enum_cls | str | None, enum_cls | str):
+            conv.register_structure_hook_func(_equals(union), hook)
+
+    def is_unset_union(t: Any) -> bool:
+        return get_origin(t) in (Union, types.UnionType) and Unset in get_args(t)
+
+    def unset_union_factory(t: Any) -> Any:
+        # A key that is present is never UNSET: read it as the rest of the union.
+        rest = [a for a in get_args(t) if a is not Unset]
+        inner = rest[0] if len(rest) == 1 else functools.reduce(operator.or_, rest)
+        return lambda value, _: conv.structure(value, inner)
+
+    conv.register_structure_hook_factory(is_unset_union, unset_union_factory)
+
+    def structure_factory(cls: type) -> Any:
+        overrides: dict[str, Any] = {}
+        for a in attrs.fields(cls):
+            overrides[a.name] = override(rename=_wire_name(cls, a.name))
+        fn: Any = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=False, **overrides)
+        aliases = {
+            wire: alias
+            for (owner, name), alts in _ALIASES.items()
+            if owner is cls
+            for alias in alts
+            for wire in (_wire_name(cls, name),)
+        }
+        if cls is SourceSpec:
+            # Create requests wrap the source in `params`; audience answers do not.
+            def structure_source(value: Any, t: type) -> Any:
+                if isinstance(value, dict) and isinstance(value.get("params"), dict):
+                    value = value["params"]
+                return fn(value, t)
+
+            return structure_source
+        if aliases:
+
+            def structure_aliased(value: Any, t: type) -> Any:
+                if isinstance(value, dict):
+                    for wire, alias in aliases.items():
+                        if wire not in value and alias in value:
+                            value = {**value, wire: value[alias]}
+                return fn(value, t)
+
+            return structure_aliased
+
+        def structure_checked(value: Any, t: type) -> Any:
+            if not isinstance(value, dict):
+                raise TypeError(f"expected an object for {cls.__name__}")
+            return fn(value, t)
+
+        return structure_checked
+
+    def unstructure_factory(cls: type) -> Any:
+        overrides: dict[str, Any] = {}
+        for a in attrs.fields(cls):
+            omit = a.default is UNSET
+            overrides[a.name] = override(rename=_wire_name(cls, a.name), omit_if_default=omit)
+        fn: Any = make_dict_unstructure_fn(cls, conv, **overrides)
+        if cls is SourceSpec:
+            return lambda value: {"params": fn(value)}
+        return fn
+
+    conv.register_structure_hook_factory(attrs.has, structure_factory)
+    conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    return conv
+
+
+converter = _make_converter()
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Build a model from decoded JSON (lenient); raises on data that does not fit."""
+    return converter.structure(data, cls)
+
+
+def unstructure(value: Any) -> Any:
+    """The JSON-ready form of a model, `UNSET` attributes left out."""
+    return converter.unstructure(value)

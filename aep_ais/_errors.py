@@ -1,0 +1,408 @@
+"""The exception hierarchy of `aep_ais`.
+
+```
+AISError
+├── APIError                 status_code, error_code, message, detail, request_id, body
+│   ├── BadRequestError            400
+│   ├── AuthenticationError        401
+│   ├── PermissionDeniedError      403
+│   ├── NotFoundError              404
+│   ├── ConflictError              409
+│   ├── UnprocessableEntityError   422
+│   ├── RateLimitError             429  (retry_after)
+│   ├── ServerError                5xx
+│   │   ├── InternalServerError        500
+│   │   ├── BadGatewayError            502
+│   │   ├── ServiceUnavailableError    503
+│   │   └── GatewayTimeoutError        504
+│   └── MalformedResponseError     a 2xx answer that is not what the API promises
+├── APIConnectionError       the request got no HTTP answer
+│   └── APITimeoutError
+├── ValidationError          bad input caught before anything is sent (also a ValueError)
+├── TokenError               the token endpoint refused or failed
+├── OperationFailedError     .operation: the create operation ended FAILED
+├── RunFailedError           .run: the ingestion run ended FAILED
+├── RunInProgressError       another run of that audience is active
+└── WaitTimeoutError         a wait ran past its deadline; carries the IDs to resume with
+```
+
+Errors that come from a request carry `server_may_have_acted`: `False` when the server
+surely did nothing (a 4xx, or no connection was made), `True` when it may have (a 5xx or a
+lost answer), which is what a caller needs to know after a failed create.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._models import IngestionRun, Operation
+
+__all__ = [
+    "AISError",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadGatewayError",
+    "BadRequestError",
+    "ConflictError",
+    "GatewayTimeoutError",
+    "InternalServerError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "OperationFailedError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RunFailedError",
+    "RunInProgressError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "TokenError",
+    "UnprocessableEntityError",
+    "ValidationError",
+    "WaitTimeoutError",
+    "error_for_status",
+    "parse_error_body",
+]
+
+
+class AISError(Exception):
+    """Base class of every error raised by `aep_ais`."""
+
+
+class APIError(AISError):
+    """The API answered with an error status (or with something unreadable).
+
+    `error_code` is the platform code (such as `"100940-404"`) when the body carried one;
+    `message` and `detail` are the platform's own words; `body` is the decoded body (or
+    the text, for a body that is not JSON); `request_id` is taken from any request-id
+    response header.
+    """
+
+    hint: str = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_code: str | None = None,
+        detail: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+        method: str | None = None,
+        path: str | None = None,
+        server_may_have_acted: bool = False,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.error_code = error_code
+        self.detail = detail
+        self.request_id = request_id
+        self.body = body
+        self.method = method
+        self.path = path
+        self.server_may_have_acted = server_may_have_acted
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f"{self.method} {self.path}: " if self.method and self.path else ""
+        text = f"{where}{self.message}"
+        if self.detail and self.detail != self.message:
+            text += f": {self.detail}"
+        text += f" (HTTP {self.status_code}"
+        if self.error_code:
+            text += f", {self.error_code}"
+        text += ")"
+        if self.request_id:
+            text += f" [request id {self.request_id}]"
+        if self.hint:
+            text += f"; {self.hint}"
+        return text
+
+
+class BadRequestError(APIError):
+    """400: the platform rejected the request as invalid."""
+
+    hint = "check the request against the API's rules"
+
+
+class AuthenticationError(APIError):
+    """401: a header is missing or the token, org or credential is not accepted."""
+
+    hint = "check the access token, API key, org id and the credential's product profile"
+
+
+class PermissionDeniedError(APIError):
+    """403: the credential may not do this."""
+
+    hint = "check the credential's permissions and the sandbox name"
+
+
+class NotFoundError(APIError):
+    """404: no such audience, operation or run (in this sandbox)."""
+
+    hint = "check the id, the sandbox, or whether it was deleted"
+
+
+class ConflictError(APIError):
+    """409: the resource already exists (`DUPLICATE_RESOURCE`)."""
+
+    hint = "an audience with that name or id exists already"
+
+
+class UnprocessableEntityError(APIError):
+    """422: the request is well formed but cannot be carried out."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; `retry_after` is the server's hint in seconds, if any."""
+
+    hint = "slow down, or raise RetryPolicy.max_attempts"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class ServerError(APIError):
+    """5xx: the platform failed; the request may or may not have been carried out."""
+
+    hint = "the platform failed; try again later"
+
+
+class InternalServerError(ServerError):
+    """500."""
+
+
+class BadGatewayError(ServerError):
+    """502."""
+
+
+class ServiceUnavailableError(ServerError):
+    """503."""
+
+
+class GatewayTimeoutError(ServerError):
+    """504."""
+
+
+class MalformedResponseError(APIError):
+    """The answer's status was fine but its body is not what the API promises."""
+
+    hint = "the platform sent an unexpected answer; report it with the request id"
+
+
+class APIConnectionError(AISError):
+    """The request got no HTTP answer: the connection failed or was lost.
+
+    `server_may_have_acted` is `False` when the connection was never made, `True` when
+    the request may have reached the server before the answer was lost.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        server_may_have_acted: bool = True,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.server_may_have_acted = server_may_have_acted
+        where = f"{method} {path}: " if method and path else ""
+        super().__init__(f"{where}{message}")
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out before an answer came."""
+
+
+class ValidationError(AISError, ValueError):
+    """Bad input, caught before any request was sent; `field` names the culprit."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class TokenError(AISError):
+    """The token endpoint refused to issue a token, or could not be reached."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.error_code = error_code
+        text = message
+        if status_code is not None:
+            text += f" (HTTP {status_code}"
+            text += f", {error_code})" if error_code else ")"
+        super().__init__(text)
+
+
+class OperationFailedError(AISError):
+    """The audience-creation operation ended `FAILED`; `operation` is its last state."""
+
+    def __init__(self, operation: Operation) -> None:
+        self.operation = operation
+        self.operation_id = operation.operation_id
+        super().__init__(
+            f"operation {operation.operation_id} failed"
+            + (f" for audience {operation.audience_name!r}" if operation.audience_name else "")
+        )
+
+
+class RunFailedError(AISError):
+    """The ingestion run ended `FAILED`; `run` is its last state, stages included."""
+
+    def __init__(self, run: IngestionRun) -> None:
+        self.run = run
+        self.audience_id = run.audience_id
+        self.run_id = run.run_id
+        stages = ", ".join(f"{s.stage}={s.status}" for s in run.details)
+        super().__init__(
+            f"run {run.run_id} of audience {run.audience_id} failed"
+            + (f" ({stages})" if stages else "")
+        )
+
+
+class RunInProgressError(AISError):
+    """Another ingestion run of the audience is active; `run_id` names it when known."""
+
+    def __init__(self, audience_id: str, run_id: str | None = None, *, detail: str = "") -> None:
+        self.audience_id = audience_id
+        self.run_id = run_id
+        text = f"audience {audience_id} has an ingestion run in progress"
+        if run_id:
+            text += f" ({run_id})"
+        if detail:
+            text += f": {detail}"
+        super().__init__(text + "; wait for it, or use if_active='wait' or 'attach'")
+
+
+class WaitTimeoutError(AISError):
+    """A wait ran past its deadline. The IDs let a later call resume the wait.
+
+    `kind` is `"operation"` or `"run"`; `last_status` is the last status seen, if any.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        timeout: float | None,
+        operation_id: str | None = None,
+        audience_id: str | None = None,
+        run_id: str | None = None,
+        last_status: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.timeout = timeout
+        self.operation_id = operation_id
+        self.audience_id = audience_id
+        self.run_id = run_id
+        self.last_status = last_status
+        if kind == "operation":
+            what = f"operation {operation_id}"
+            resume = f"wait_for_operation({operation_id!r})"
+        else:
+            what = f"run {run_id} of audience {audience_id}"
+            resume = f"wait_for_run({audience_id!r}, {run_id!r})"
+        super().__init__(
+            f"{what} still {last_status or 'unknown'} after {timeout:g}s; resume with {resume}"
+            if timeout is not None
+            else f"{what} still {last_status or 'unknown'}; resume with {resume}"
+        )
+
+
+_STATUS_CLASSES: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    500: InternalServerError,
+    502: BadGatewayError,
+    503: ServiceUnavailableError,
+    504: GatewayTimeoutError,
+}
+
+
+def error_for_status(status_code: int) -> type[APIError]:
+    """The exception class for an HTTP error status."""
+    cls = _STATUS_CLASSES.get(status_code)
+    if cls is not None:
+        return cls
+    if status_code >= 500:
+        return ServerError
+    return APIError
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    return json.dumps(value, sort_keys=True, default=str)[:500]
+
+
+def parse_error_body(body: Any) -> tuple[str | None, str | None, str | None]:
+    """Read `(error_code, message, detail)` from any of the platform's error body shapes.
+
+    Shapes: `{"error_code", "message"}`, `{"errorCode", "message"}`,
+    `{"type", "title", "status", "detail", "report"}` (the code ends `type`) and
+    `{"errorMessage"}`; anything else gives `(None, None, None)`.
+    """
+    if not isinstance(body, dict):
+        return None, None, None
+    code = _text(body.get("error_code")) or _text(body.get("errorCode"))
+    message = _text(body.get("message")) or _text(body.get("errorMessage"))
+    detail = _text(body.get("detail"))
+    error_type = body.get("type")
+    if isinstance(error_type, str) and error_type:
+        if code is None:
+            code = error_type.rstrip("/").rsplit("/", 1)[-1] or None
+        message = message or _text(body.get("title"))
+    if message is None and detail is not None:
+        message, detail = detail, None
+    return code, message, detail
+
+
+for _cls in (
+    AISError,
+    APIError,
+    BadRequestError,
+    AuthenticationError,
+    PermissionDeniedError,
+    NotFoundError,
+    ConflictError,
+    UnprocessableEntityError,
+    RateLimitError,
+    ServerError,
+    InternalServerError,
+    BadGatewayError,
+    ServiceUnavailableError,
+    GatewayTimeoutError,
+    MalformedResponseError,
+    APIConnectionError,
+    APITimeoutError,
+    ValidationError,
+    TokenError,
+    OperationFailedError,
+    RunFailedError,
+    RunInProgressError,
+    WaitTimeoutError,
+):
+    _cls.__module__ = "aep_ais"

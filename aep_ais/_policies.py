@@ -1,0 +1,148 @@
+"""Retry and polling policies, their backoff maths, `Retry-After` parsing and the `Clock`.
+
+Every wait and every backoff in the SDK goes through a `Clock`, so tests (and the emulator)
+can run on virtual time instead of sleeping for real.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import time
+from typing import Protocol, runtime_checkable
+
+import anyio
+from attrs import field, frozen, validators
+
+__all__ = [
+    "Clock",
+    "PollPolicy",
+    "RetryPolicy",
+    "SystemClock",
+    "parse_retry_after",
+]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Time, sleep and randomness, as the SDK sees them.
+
+    `now()` is a monotonic reading in seconds, `time()` the wall clock as epoch seconds,
+    `sleep()` waits, and `random()` gives a float in `[0, 1)` for jitter.
+    """
+
+    def now(self) -> float: ...
+
+    def time(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    def random(self) -> float: ...
+
+
+class SystemClock:
+    """The real clock: `time.monotonic`, `anyio.sleep` and a (seedable) `random.Random`."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._random = random.Random(seed)
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(0.0, seconds))
+
+    def random(self) -> float:
+        return self._random.random()
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+SystemClock.__module__ = "aep_ais"
+
+
+def _non_negative(instance: object, attribute: object, value: float) -> None:
+    if value < 0 or math.isnan(value):
+        name = getattr(attribute, "name", "value")
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+
+
+@frozen(kw_only=True)
+class RetryPolicy:
+    """How requests are retried after transient failures.
+
+    `max_attempts` counts the first try. The wait before retry `n` (1-based) is drawn
+    uniformly from `[0, min(max_backoff, backoff * 2 ** (n - 1))]` ("full jitter"). A
+    `Retry-After` from the server replaces that draw, capped at `max_retry_after`.
+    """
+
+    max_attempts: int = field(default=4, validator=validators.ge(1))
+    backoff: float = field(default=0.5, validator=_non_negative)
+    max_backoff: float = field(default=30.0, validator=_non_negative)
+    max_retry_after: float = field(default=120.0, validator=_non_negative)
+
+    def delay(self, retry_number: int, rand: float, retry_after: float | None = None) -> float:
+        """The wait before retry `retry_number` (1-based), given a uniform draw `rand`."""
+        if retry_after is not None:
+            return min(max(0.0, retry_after), self.max_retry_after)
+        ceiling = min(self.max_backoff, self.backoff * 2.0 ** (retry_number - 1))
+        return ceiling * rand
+
+
+@frozen(kw_only=True)
+class PollPolicy:
+    """How a wait polls: intervals, their growth, jitter and the overall deadline.
+
+    The wait before poll `k` (0-based, after the first) is `interval * multiplier ** k`,
+    capped at `max_interval`, then scaled by a random factor in `[1 - jitter, 1 + jitter]`
+    and capped again. `timeout` (seconds) bounds the whole wait; `None` waits forever.
+    """
+
+    interval: float = field(default=1.0, validator=_non_negative)
+    multiplier: float = field(default=1.2, validator=validators.ge(1.0))
+    max_interval: float = field(default=30.0, validator=_non_negative)
+    jitter: float = field(default=0.1, validator=[validators.ge(0.0), validators.le(1.0)])
+    timeout: float | None = field(default=7200.0)
+
+    @timeout.validator
+    def _check_timeout(self, attribute: object, value: float | None) -> None:
+        if value is not None:
+            _non_negative(self, attribute, value)
+
+    def delay(self, poll_number: int, rand: float) -> float:
+        """The wait before poll `poll_number` (0-based), given a uniform draw `rand`."""
+        # Cap the exponent so huge poll counts never overflow the float.
+        base = min(self.max_interval, self.interval * self.multiplier ** min(poll_number, 1000))
+        factor = 1.0 + self.jitter * (2.0 * rand - 1.0)
+        return min(self.max_interval, max(0.0, base * factor))
+
+
+RetryPolicy.__module__ = "aep_ais"
+PollPolicy.__module__ = "aep_ais"
+
+
+def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date), or `None`."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - now_epoch)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)

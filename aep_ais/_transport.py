@@ -1,0 +1,333 @@
+"""The one request pipeline: the only code in the SDK that touches httpx.
+
+Every endpoint goes through `Transport.call`: URL, the platform headers, the bearer token,
+per-request timeouts, retries with backoff and `Retry-After`, the 401 refresh-and-retry,
+error mapping and decoding into a model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+import httpx
+
+from ._auth import AuthContext, FormResponse, TokenProvider
+from ._convert import structure, unstructure
+from ._errors import (
+    AISError,
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    MalformedResponseError,
+    RateLimitError,
+    error_for_status,
+    parse_error_body,
+)
+from ._policies import Clock, RetryPolicy, parse_retry_after
+from ._version import __version__
+
+__all__ = ["Answer", "Transport"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("aep_ais")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REQUEST_ID_HEADERS = ("x-request-id", "x-adobe-request-id", "request-id", "x-correlation-id")
+_USER_AGENT = f"aep-ais/{__version__} httpx/{httpx.__version__}"
+_JSON_TYPES = ("application/json", "+json")
+
+
+@attrs.frozen
+class Answer(Generic[T]):
+    """A decoded answer with what the caller may want from its headers."""
+
+    value: T
+    status_code: int
+    retry_after: float | None
+
+
+class _NoAnswer(Exception):
+    """An attempt that got no HTTP answer (internal; becomes an `APIConnectionError`)."""
+
+    def __init__(self, error: APIConnectionError) -> None:
+        self.error = error
+
+
+def _request_id(headers: httpx.Headers) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        value: str | None = headers.get(name)
+        if value:
+            return value[:128]
+    return None
+
+
+def _decode_body(response: httpx.Response) -> Any:
+    """The JSON body, or the (shortened) text when it is not JSON."""
+    content = response.content
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        return response.text[:2000]
+
+
+class Transport:
+    """Sends requests to the AIS base URL and turns answers into models or errors."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        auth: TokenProvider,
+        retry: RetryPolicy,
+        timeout: float | httpx.Timeout,
+        clock: Clock,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry
+        self.clock = clock
+        self._auth = auth
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._headers = {
+            "Accept": "application/json",
+            "User-Agent": _USER_AGENT,
+            **headers,
+        }
+        self._owns_client = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            transport=transport, timeout=self._timeout, follow_redirects=False
+        )
+        self._auth_ctx = AuthContext(clock=clock, post_form=self._post_form)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        into: type[T],
+        body: Any = None,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        creates: bool = False,
+        deadline: float | None = None,
+    ) -> T:
+        """Send a request and decode the answer into `into`."""
+        answer = await self.call(
+            method, path, into=into, body=body, params=params, creates=creates, deadline=deadline
+        )
+        return answer.value
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        into: type[T] | None,
+        body: Any = None,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        creates: bool = False,
+        deadline: float | None = None,
+    ) -> Answer[T]:
+        """Send a request, retrying per policy, and decode the answer into `into`.
+
+        `creates` marks a POST that makes something: it is retried only when the server
+        surely did not act (no connection was made, 429, or 401 before a token refresh).
+        `deadline` (a `clock.now()` reading) bounds retries: no retry waits past it.
+        `into=None` expects no body and gives `None`.
+        """
+        response = await self._send(method, path, body, params, creates, deadline)
+        retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock.time())
+        if into is None:
+            return Answer(None, response.status_code, retry_after)  # type: ignore[arg-type]
+        return Answer(self._decode(response, into, method, path), response.status_code, retry_after)
+
+    def _decode(self, response: httpx.Response, into: type[T], method: str, path: str) -> T:
+        try:
+            data = json.loads(response.content)
+            return structure(data, into)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            problem = "not JSON" if isinstance(exc, ValueError) else "not the expected shape"
+            raise MalformedResponseError(
+                f"the answer is {problem} for {into.__name__} ({type(exc).__name__})",
+                status_code=response.status_code,
+                request_id=_request_id(response.headers),
+                body=_decode_body(response),
+                method=method,
+                path=path,
+                server_may_have_acted=True,
+            ) from exc
+        except Exception as exc:  # cattrs' own errors (ClassValidationError, ...)
+            if isinstance(exc, AISError):
+                raise
+            raise MalformedResponseError(
+                f"the answer does not fit {into.__name__} ({type(exc).__name__})",
+                status_code=response.status_code,
+                request_id=_request_id(response.headers),
+                body=_decode_body(response),
+                method=method,
+                path=path,
+                server_may_have_acted=True,
+            ) from exc
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        creates: bool,
+        deadline: float | None,
+    ) -> httpx.Response:
+        idempotent = method in IDEMPOTENT_METHODS and not creates
+        content = None
+        headers = dict(self._headers)
+        if body is not None:
+            content = json.dumps(unstructure(body), separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        url = self.base_url + path
+        policy = self.retry
+        attempt = 0
+        refreshed = False
+        while True:
+            attempt += 1
+            token = await self._auth.get_token(self._auth_ctx)
+            headers["Authorization"] = f"Bearer {token}"
+            started = self.clock.now()
+            error: AISError
+            retry_after: float | None = None
+            try:
+                response = await self._attempt(
+                    method, url, path, content, headers, params, deadline
+                )
+            except _NoAnswer as no_answer:
+                error = no_answer.error
+                retriable = idempotent or not error.server_may_have_acted
+            else:
+                status = response.status_code
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug(
+                        "%s %s -> %d (attempt %d, %.1f ms)",
+                        method,
+                        path,
+                        status,
+                        attempt,
+                        (self.clock.now() - started) * 1000,
+                    )
+                if status < 400:
+                    return response
+                if status == 401 and not refreshed:
+                    # The server did not act on a request it refused: refresh and retry once.
+                    refreshed = True
+                    self._auth.invalidate(token)
+                    attempt -= 1
+                    continue
+                error = self._error(response, method, path, creates)
+                retriable = status in RETRY_STATUSES and (idempotent or status == 429)
+                retry_after = getattr(error, "retry_after", None)
+                if retry_after is None and status in RETRY_STATUSES:
+                    retry_after = parse_retry_after(
+                        response.headers.get("retry-after"), self.clock.time()
+                    )
+            if not retriable or attempt >= policy.max_attempts:
+                raise error
+            delay = policy.delay(attempt, self.clock.random(), retry_after)
+            if deadline is not None and self.clock.now() + delay >= deadline:
+                raise error
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s %s: retrying in %.2fs after %s", method, path, delay, error)
+            await self.clock.sleep(delay)
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        content: bytes | None,
+        headers: dict[str, str],
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        deadline: float | None,
+    ) -> httpx.Response:
+        timeout = self._timeout
+        if deadline is not None:
+            left = max(0.001, deadline - self.clock.now())
+            if timeout.read is None or timeout.read > left:
+                timeout = httpx.Timeout(left)
+        try:
+            request = self._http.build_request(
+                method, url, content=content, headers=headers, params=params, timeout=timeout
+            )
+            return await self._http.send(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The request never reached the server.
+            cls = APIConnectionError if isinstance(exc, httpx.ConnectError) else APITimeoutError
+            raise _NoAnswer(
+                cls(
+                    f"could not connect ({type(exc).__name__})",
+                    method=method,
+                    path=path,
+                    server_may_have_acted=False,
+                )
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise _NoAnswer(
+                APITimeoutError(
+                    f"no answer in time ({type(exc).__name__})",
+                    method=method,
+                    path=path,
+                    server_may_have_acted=True,
+                )
+            ) from exc
+        except httpx.TransportError as exc:
+            raise _NoAnswer(
+                APIConnectionError(
+                    f"connection lost ({type(exc).__name__})",
+                    method=method,
+                    path=path,
+                    server_may_have_acted=True,
+                )
+            ) from exc
+
+    def _error(self, response: httpx.Response, method: str, path: str, creates: bool) -> APIError:
+        status = response.status_code
+        body = _decode_body(response)
+        code, message, detail = parse_error_body(body)
+        cls = error_for_status(status)
+        kwargs: dict[str, Any] = {
+            "status_code": status,
+            "error_code": code,
+            "detail": detail,
+            "request_id": _request_id(response.headers),
+            "body": body,
+            "method": method,
+            "path": path,
+            "server_may_have_acted": status >= 500,
+        }
+        text = message or response.reason_phrase or f"HTTP {status}"
+        if cls is RateLimitError:
+            kwargs["retry_after"] = parse_retry_after(
+                response.headers.get("retry-after"), self.clock.time()
+            )
+        return cls(text, **kwargs)
+
+    async def _post_form(self, url: str, form: Mapping[str, str]) -> FormResponse:
+        """Post a form (for token providers); raises `APIConnectionError` on no answer."""
+        try:
+            response = await self._http.post(url, data=dict(form), timeout=self._timeout)
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(f"no answer in time ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise APIConnectionError(f"connection failed ({type(exc).__name__})") from exc
+        return FormResponse(response.status_code, response.content)

@@ -1,0 +1,171 @@
+"""Client-side checks: bad input raises `ValidationError` before any request is sent."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+
+from ._convert import to_epoch
+from ._errors import ValidationError
+from ._models import UNSET, AudienceField, AudienceSpec, AudienceUpdate, SourceSpec
+
+__all__ = ["check_id", "check_run_window", "check_spec", "check_update"]
+
+FIELD_TYPES = frozenset({"string", "number", "long", "integer", "date", "datetime", "boolean"})
+SOURCE_TYPES = frozenset({"file", "folder"})
+CLOUD_TYPES = frozenset({"S3", "DLZ", "GCS", "Azure", "SFTP"})
+CLOUD_TYPES_NEEDING_CONNECTION = frozenset({"S3", "GCS", "SFTP"})
+MAX_FIELDS = 41
+TTL_RANGE = range(1, 91)
+
+_CUSTOM_ID = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+# An id goes into a URL path: plain identifier characters only, so no value can change
+# which resource a request addresses.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@~-]*")
+
+
+def check_id(value: object, what: str) -> str:
+    """`value` if it is a plain identifier that is safe in a URL path."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError(what, "must be a non-empty string")
+    if len(value) > 256 or not _ID.fullmatch(value) or ".." in value:
+        raise ValidationError(what, f"{value[:64]!r} is not a plain identifier")
+    return value
+
+
+def _check_text(value: object, where: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(where, "must be a non-empty string")
+
+
+def _check_labels(labels: object, where: str) -> None:
+    if labels is UNSET:
+        return
+    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+        raise ValidationError(where, "must be a list of non-empty strings")
+
+
+def _check_ttl(ttl: object, where: str) -> None:
+    if ttl is UNSET:
+        return
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl not in TTL_RANGE:
+        raise ValidationError(where, f"must be a whole number of days from 1 to 90, got {ttl!r}")
+
+
+def _check_field(f: object, where: str, *, for_create: bool) -> AudienceField:
+    if not isinstance(f, AudienceField):
+        raise ValidationError(where, "must be an AudienceField")
+    _check_text(f.name, f"{where}.name")
+    if (for_create or f.type is not UNSET) and f.type not in FIELD_TYPES:
+        allowed = ", ".join(sorted(FIELD_TYPES))
+        raise ValidationError(f"{where}.type", f"{f.type!r} is not one of {allowed}")
+    if f.identity_ns is not UNSET:
+        _check_text(f.identity_ns, f"{where}.identity_ns")
+    _check_labels(f.labels, f"{where}.labels")
+    return f
+
+
+def _check_source(source: object) -> None:
+    where = "source_spec"
+    if not isinstance(source, SourceSpec):
+        raise ValidationError(where, "must be a SourceSpec")
+    _check_text(source.path, f"{where}.path")
+    if any(ch.isspace() for ch in source.path):
+        raise ValidationError(f"{where}.path", "must not contain spaces")
+    if source.type not in SOURCE_TYPES:
+        raise ValidationError(f"{where}.type", f"must be 'file' or 'folder', got {source.type!r}")
+    if source.cloud_type is not UNSET:
+        if source.cloud_type not in CLOUD_TYPES:
+            allowed = ", ".join(sorted(CLOUD_TYPES))
+            raise ValidationError(
+                f"{where}.cloud_type", f"{source.cloud_type!r} is not one of {allowed}"
+            )
+        if source.cloud_type in CLOUD_TYPES_NEEDING_CONNECTION and not source.base_connection_id:
+            raise ValidationError(
+                f"{where}.base_connection_id", f"is required when cloud_type is {source.cloud_type}"
+            )
+
+
+def _check_fields(fields: object, *, for_create: bool) -> list[AudienceField]:
+    if not isinstance(fields, list):
+        raise ValidationError("fields", "must be a list of AudienceField")
+    checked = [_check_field(f, f"fields[{i}]", for_create=for_create) for i, f in enumerate(fields)]
+    names = [f.name for f in checked]
+    if len(set(names)) != len(names):
+        raise ValidationError("fields", "field names must be unique")
+    return checked
+
+
+def check_spec(spec: object) -> AudienceSpec:
+    """`spec` if it satisfies every documented rule for a create request."""
+    if not isinstance(spec, AudienceSpec):
+        raise ValidationError("spec", "must be an AudienceSpec")
+    _check_text(spec.name, "name")
+    if spec.description is not UNSET and not isinstance(spec.description, str):
+        raise ValidationError("description", "must be a string")
+    fields = _check_fields(spec.fields, for_create=True)
+    if not fields:
+        raise ValidationError("fields", "at least one field is required")
+    if len(fields) > MAX_FIELDS:
+        raise ValidationError(
+            "fields", f"at most {MAX_FIELDS} fields are allowed, got {len(fields)}"
+        )
+    identity = [f.name for f in fields if f.identity_ns is not UNSET]
+    if len(identity) != 1:
+        raise ValidationError(
+            "fields",
+            f"exactly one field must carry identity_ns (the identity field), found {len(identity)}",
+        )
+    _check_source(spec.source_spec)
+    _check_ttl(spec.ttl_in_days, "ttl_in_days")
+    cid = spec.custom_audience_id
+    if cid is not UNSET and (not isinstance(cid, str) or not _CUSTOM_ID.fullmatch(cid)):
+        raise ValidationError(
+            "custom_audience_id",
+            "must start with a letter, '_' or '$' and hold only letters, digits, '_' and '$'",
+        )
+    _check_labels(spec.labels, "labels")
+    _check_labels(spec.tags, "tags")
+    _check_text(spec.origin_name, "origin_name")
+    _check_text(spec.audience_type, "audience_type")
+    if spec.encryption is not UNSET:
+        _check_text(spec.encryption.public_key_id, "encryption.public_key_id")
+    return spec
+
+
+def check_update(update: object) -> AudienceUpdate:
+    """`update` if it is a valid, non-empty partial update."""
+    if not isinstance(update, AudienceUpdate):
+        raise ValidationError("update", "must be an AudienceUpdate")
+    if all(
+        v is UNSET for v in (update.description, update.labels, update.fields, update.ttl_in_days)
+    ):
+        raise ValidationError("update", "nothing to update: set at least one attribute")
+    if update.description not in (UNSET, None) and not isinstance(update.description, str):
+        raise ValidationError("description", "must be a string or None")
+    _check_labels(update.labels, "labels")
+    if update.fields is not UNSET:
+        _check_fields(update.fields, for_create=False)
+    _check_ttl(update.ttl_in_days, "ttl_in_days")
+    return update
+
+
+def check_run_window(start: object, end: object) -> None:
+    """Both ends are timestamps and the window does not end before it starts."""
+    bounds: list[int] = []
+    for name, value in (("data_filter_start_time", start), ("data_filter_end_time", end)):
+        if value is None and name == "data_filter_end_time":
+            continue
+        if isinstance(value, bool) or not isinstance(value, datetime | int | float):
+            raise ValidationError(name, "must be a datetime or epoch seconds")
+        if not isinstance(value, datetime) and value < 0:
+            raise ValidationError(name, "must not be negative")
+        bounds.append(to_epoch(value))
+    if len(bounds) == 2 and bounds[1] < bounds[0]:
+        raise ValidationError("data_filter_end_time", "must not be before data_filter_start_time")
+
+
+def check_strings(values: Iterable[object], where: str) -> None:
+    for i, v in enumerate(values):
+        _check_text(v, f"{where}[{i}]")

@@ -1,0 +1,72 @@
+"""The command line on the emulator: an in-process client for `--emulator` and `demo`,
+and the `emulator --port` server."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TextIO
+
+from .._client import AISClient
+from .._policies import Clock, PollPolicy
+from .errors import EXIT_OTHER, CLIError
+
+__all__ = ["EMULATOR_ORG_ID", "emulated_client", "serve"]
+
+EMULATOR_ORG_ID = "EMULATOR0000000000000000@AdobeOrg"
+
+
+@asynccontextmanager
+async def emulated_client(
+    clock: Clock,
+    *,
+    poll: PollPolicy | None = None,
+    emulator_options: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[AISClient]:
+    """A client wired to a fresh in-process emulator that shares its clock.
+
+    The emulator lives as long as the client, so nothing survives the command.
+    """
+    from .._auth import OAuthServerToServer
+    from ..testing import Emulator
+
+    emulator = Emulator(clock=clock, **(emulator_options or {}))
+    auth = OAuthServerToServer(
+        client_id=overrides.pop("client_id", emulator.client_id),
+        client_secret=emulator.client_secret,
+        token_url=emulator.token_url,
+    )
+    kwargs: dict[str, Any] = {"org_id": EMULATOR_ORG_ID, "sandbox": "prod", **overrides}
+    async with AISClient(
+        auth=auth, transport=emulator.transport(), clock=clock, poll=poll, **kwargs
+    ) as client:
+        yield client
+
+
+def serve(ns: argparse.Namespace, stderr: TextIO) -> int:
+    """Serve a fresh emulator over HTTP until interrupted (`aep-ais emulator --port N`)."""
+    try:
+        import uvicorn  # noqa: F401 - only to give a clear message when it is missing
+    except ImportError as exc:
+        raise CLIError(
+            "the emulator server needs uvicorn: pip install 'aep-ais[serve]'", EXIT_OTHER
+        ) from exc
+    from ..testing import Emulator
+    from ..testing import serve as serve_emulator
+
+    emulator = Emulator()
+    base = f"http://{ns.host}:{ns.port}"
+    print(
+        f"emulator listening on {base} (Ctrl-C to stop)\n"
+        f"  AEP_BASE_URL={base}\n"
+        f"  AEP_ORG_ID={EMULATOR_ORG_ID}\n"
+        f"  AEP_CLIENT_ID={emulator.client_id}\n"
+        f"  AEP_CLIENT_SECRET={emulator.client_secret}\n"
+        f"  token URL {emulator.token_url}",
+        file=stderr,
+        flush=True,
+    )
+    serve_emulator(emulator, host=ns.host, port=ns.port)
+    return 0

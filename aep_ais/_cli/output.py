@@ -1,0 +1,214 @@
+"""What the command line prints: models as text or JSON, and the status line of a wait."""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import datetime
+from typing import Any, TextIO
+
+from .._convert import unstructure
+from .._models import (
+    UNSET,
+    AudienceField,
+    ExternalAudience,
+    IngestionRun,
+    Operation,
+    RunList,
+    SourceSpec,
+    TTLExtension,
+)
+from .._policies import Clock
+
+__all__ = ["Printer", "StatusLine", "to_json"]
+
+
+def to_json(value: Any) -> str:
+    """A model (or list of them) as indented JSON in the API's own camelCase shape."""
+    if isinstance(value, RunList):
+        data: Any = {"runs": unstructure(list(value))}
+        if value.page is not None:
+            data["_page"] = unstructure(value.page)
+    else:
+        data = unstructure(value)
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value)
+    return str(value)
+
+
+def _field(f: AudienceField) -> str:
+    text = f.name
+    if f.type is not UNSET:
+        text += f" ({f.type})"
+    if f.identity_ns is not UNSET:
+        text += f" identity {f.identity_ns}"
+    if f.labels:
+        text += f" labels {', '.join(f.labels)}"
+    return text
+
+
+def _source(s: SourceSpec) -> str:
+    text = f"{s.type} {s.path}"
+    extra = [str(v) for v in (s.cloud_type, s.source_type) if v is not UNSET]
+    return text + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _rows(rows: list[tuple[str, Any]]) -> str:
+    kept = [(k, v) for k, v in rows if v is not None and v is not UNSET and v != []]
+    width = max((len(k) for k, _ in kept), default=0)
+    return "\n".join(f"{k.ljust(width)}  {_text(v)}" for k, v in kept)
+
+
+def _stages(run: IngestionRun) -> list[tuple[str, Any]]:
+    return [
+        (
+            f"  {s.stage}",
+            _text(s.status) + (f" (flow run {s.flow_run_id})" if s.flow_run_id else ""),
+        )
+        for s in run.details
+    ]
+
+
+def human(value: Any) -> str:
+    """A model as aligned `key  value` lines, datetimes in ISO 8601."""
+    if isinstance(value, Operation):
+        spec = value.details
+        return _rows(
+            [
+                ("operation", value.operation_id),
+                ("status", value.status),
+                ("audience id", value.audience_id),
+                ("audience", value.audience_name or (spec.name if spec else None)),
+                ("created", value.created_at),
+                ("updated", value.updated_at),
+            ]
+        )
+    if isinstance(value, ExternalAudience):
+        return _rows(
+            [
+                ("audience id", value.audience_id),
+                ("name", value.audience_name),
+                ("description", value.description),
+                ("ttl days", value.ttl_in_days),
+                ("labels", value.labels),
+                ("source", _source(value.source_spec) if value.source_spec else None),
+                *[("field", _field(f)) for f in value.fields],
+                ("created", value.created_at),
+                ("updated", value.updated_at),
+            ]
+        )
+    if isinstance(value, TTLExtension):
+        return _rows([("extended", value.audience_id), ("name", value.name)])
+    if isinstance(value, RunList):
+        return _run_table(value)
+    if isinstance(value, IngestionRun):
+        return _rows(
+            [
+                ("run", value.run_id),
+                ("audience id", value.audience_id),
+                ("status", value.status),
+                ("files from", value.data_filter_start_time),
+                ("files until", value.data_filter_end_time),
+                ("differential", value.differential_ingestion),
+                ("created", value.created_at),
+                ("stages", "" if value.details else None),
+                *_stages(value),
+            ]
+        )
+    return _text(value)
+
+
+def _run_table(runs: RunList) -> str:
+    if not runs:
+        return "no runs"
+    rows = [("RUN ID", "STATUS", "CREATED", "FILES FROM", "FILES UNTIL")]
+    for r in runs:
+        rows.append(
+            (
+                r.run_id,
+                _text(r.status) if r.status is not None else "-",
+                _text(r.created_at) if r.created_at else "-",
+                _text(r.data_filter_start_time) if r.data_filter_start_time else "-",
+                _text(r.data_filter_end_time) if r.data_filter_end_time else "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    if runs.page is not None and runs.page.total_count is not None:
+        lines.append(f"({len(runs)} of {runs.page.total_count})")
+    return "\n".join(lines)
+
+
+class Printer:
+    """Writes results to stdout, as text or (with `--json`) as JSON."""
+
+    def __init__(self, stdout: TextIO, *, json_mode: bool) -> None:
+        self.stdout = stdout
+        self.json_mode = json_mode
+
+    def result(self, value: Any) -> None:
+        """Print a model, a run listing or a plain JSON-ready dict."""
+        if self.json_mode:
+            text = json.dumps(value, indent=2) if isinstance(value, dict) else to_json(value)
+        elif isinstance(value, dict):
+            text = _rows(list(value.items()))
+        else:
+            text = human(value)
+        print(text, file=self.stdout, flush=True)
+
+
+def _status_of(state: Any) -> str:
+    status = getattr(state, "status", None)
+    text = _text(status) if status is not None else "unknown"
+    stages = getattr(state, "details", None)
+    if isinstance(stages, list) and stages:
+        text += " (" + ", ".join(f"{s.stage} {_text(s.status)}" for s in stages) + ")"
+    return text
+
+
+class StatusLine:
+    """Shows the progress of a wait on stderr, fed by the wait's `on_status` callback.
+
+    On a terminal one line is rewritten in place (carriage return); elsewhere, such as a
+    CI log, each poll gives a plain line of its own.
+    """
+
+    def __init__(self, stream: TextIO, clock: Clock, what: str, *, live: bool) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.what = what
+        self.live = live
+        self.polls = 0
+        self.started = clock.now()
+        self._width = 0
+
+    def __call__(self, state: Any) -> None:
+        self.polls += 1
+        elapsed = self.clock.now() - self.started
+        polls = "poll" if self.polls == 1 else "polls"
+        line = f"{self.what}: {_status_of(state)}, {elapsed:.1f}s, {self.polls} {polls}"
+        if self.live:
+            # Pad over the rest of a longer previous line instead of relying on ANSI codes.
+            pad = max(0, self._width - len(line))
+            self.stream.write("\r" + line + " " * pad)
+            self._width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the live line, so what follows starts on a fresh line."""
+        if self.live and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0

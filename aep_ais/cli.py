@@ -1,0 +1,82 @@
+"""`aep-ais`, the command line of the SDK (also `python -m aep_ais`).
+
+`main(argv)` parses, runs one subcommand on anyio and returns the exit status; errors
+become one line on stderr and a status per class of failure (see `aep-ais --help`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+import anyio
+
+from ._cli.commands import COMMANDS, Context, open_client
+from ._cli.demo import demo
+from ._cli.emulated import serve
+from ._cli.errors import EXIT_INTERRUPTED, EXIT_OK, CLIError, describe, exit_code_for
+from ._cli.output import Printer
+from ._cli.parser import build_parser, option
+from ._errors import AISError, OperationFailedError, RunFailedError
+from ._policies import Clock, SystemClock
+
+__all__ = ["main"]
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    # A task group may wrap the one error that matters; report that error, not the group.
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Run `aep-ais` with `argv` (default: the process arguments); return the exit status.
+
+    `clock` replaces real time (tests pass a `FakeClock`, which also drives the emulator
+    of `--emulator` and `demo`).
+    """
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse has already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    stdout, stderr = sys.stdout, sys.stderr
+    clock = clock or SystemClock()
+    printer = Printer(stdout, json_mode=bool(option(ns, "json")))
+
+    async def run() -> None:
+        if ns.command == "demo":
+            await demo(stdout, stderr, clock, live=stderr.isatty())
+            return
+        async with open_client(ns, clock) as client:
+            await COMMANDS[ns.command](Context(ns, printer, stderr, clock, client))
+
+    try:
+        if ns.command == "emulator":
+            return serve(ns, stderr)
+        anyio.run(run)
+    except KeyboardInterrupt:
+        print("aep-ais: interrupted", file=stderr)
+        return EXIT_INTERRUPTED
+    except (AISError, CLIError, OSError, BaseExceptionGroup) as caught:
+        error = _leaf(caught)
+        if not isinstance(error, AISError | CLIError | OSError):
+            raise
+        return _report(error, printer, stderr)
+    return EXIT_OK
+
+
+def _report(exc: BaseException, printer: Printer, stderr: TextIO) -> int:
+    # The last state of a failed wait is the result a script wants to read.
+    if isinstance(exc, OperationFailedError):
+        printer.result(exc.operation)
+    elif isinstance(exc, RunFailedError):
+        printer.result(exc.run)
+    print(f"aep-ais: {describe(exc)}", file=stderr)
+    return exit_code_for(exc)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -137,6 +137,22 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(bool, _structure_bool)
     conv.register_unstructure_hook(_UnsetType, lambda _: None)
 
+    def list_factory(t: Any) -> Any:
+        item = get_args(t)[0] if get_args(t) else Any
+
+        def structure_list(value: Any, _: type) -> list[Any]:
+            # cattrs would split a string into characters, or a dict into its keys.
+            if not isinstance(value, list):
+                raise TypeError(f"expected a list, got {type(value).__name__}")
+            return [conv.structure(v, item) for v in value]
+
+        return structure_list
+
+    def is_list(t: Any) -> bool:
+        return get_origin(t) is list
+
+    conv.register_structure_hook_factory(is_list, list_factory)
+
     for enum_cls in (OperationStatus, RunStatus):
         hook = _status_hook(enum_cls)
         for union in (enum_cls | str | None, enum_cls | str):

@@ -1,0 +1,71 @@
+"""The emulator as a plain ASGI 3 application (no web framework needed)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._emulator import Emulator
+
+__all__ = ["EmulatorApp"]
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class EmulatorApp:
+    """ASGI 3 callable serving an `Emulator` (HTTP and lifespan scopes).
+
+    A socket cannot refuse a connection it has already accepted, so a `drop` fault,
+    before or after, is approximated: the answer is started and never finished, and the
+    server (uvicorn) closes the connection. Clients see a lost connection
+    (`httpx.RemoteProtocolError`); the emulator's state still tells whether it acted.
+    """
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            raise RuntimeError(f"the emulator serves HTTP only, not {scope['type']!r}")
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        query = urllib.parse.parse_qsl(
+            scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+        )
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
+        reply = await self.emulator.handle(
+            scope["method"], scope["path"], query, headers, b"".join(chunks)
+        )
+        if reply.drop:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", b"1")],
+                }
+            )
+            return
+        raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+        raw_headers.append((b"content-length", str(len(reply.body)).encode()))
+        await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": reply.body})

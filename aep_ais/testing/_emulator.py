@@ -1,0 +1,301 @@
+"""`Emulator`: a stateful fake of the whole External Audiences API and its token endpoint.
+
+It speaks the real wire format (raw JSON, camelCase, epoch seconds) and never uses the
+SDK's converter, so a wire bug in the SDK shows up as a refusal here. Requests reach it
+through `transport()` (in-process, for httpx), `app` (ASGI) or `serve()` (a real socket).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+
+from aep_ais._policies import Clock, SystemClock
+
+from ._faults import Fault, FaultPlan
+from ._records import AudienceRecord, OperationRecord, RunRecord
+from ._routes import Route, match, strip_prefix
+from ._rules import check_create, check_list_query, check_patch, check_run_body
+from ._state import Store
+from ._tokens import TokenIssuer
+from ._wire import BAD_REQUEST, Problem, Reply, ais_error, gateway_error, json_reply
+
+__all__ = ["Emulator"]
+
+REQUIRED_HEADERS = ("authorization", "x-api-key", "x-gw-ims-org-id", "x-sandbox-name")
+
+
+def _json_body(body: bytes, headers: Mapping[str, str]) -> Any:
+    content_type = headers.get("content-type", "")
+    if not content_type.split(";")[0].strip().lower().endswith(("/json", "+json")):
+        raise Problem(BAD_REQUEST, f"Content-Type must be application/json, got {content_type!r}")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise Problem(BAD_REQUEST, "the request body is not valid JSON") from None
+
+
+def _fault_reply(fault: Fault, plan: FaultPlan, request_id: str) -> Reply:
+    if fault.kind == "429":
+        retry = plan.retry_after
+        text = str(int(retry)) if float(retry).is_integer() else str(retry)
+        reply = gateway_error(429, "429050", "Too many requests")
+        reply.headers.append(("retry-after", text))
+        return reply
+    if fault.kind == "500":
+        return ais_error("100970-500", "the emulator failed on purpose", request_id)
+    if fault.kind == "502":
+        return ais_error("100970-502", "a downstream dependency failed", request_id)
+    if fault.kind == "503":
+        return json_reply(503, {"errorMessage": "Service temporarily unavailable"})
+    return json_reply(504, {"errorCode": "504001", "message": "Gateway timeout"})
+
+
+class Emulator:
+    """A stateful, in-memory External Audiences API with an IMS token endpoint.
+
+    Operations stay `PROCESSING` for `operation_time` seconds, then end `SUCCESS` (or
+    `FAILED` when `known_paths` is a set without their source path). Runs take `run_time`
+    seconds, stage by stage; a run of an audience whose id or source path is in
+    `failing_runs` ends `FAILED`. Everything runs on `clock` (real time when `None`).
+    `guardrails` switches the daily run limits (100 per sandbox, 10 per audience).
+    `strict_tokens` accepts only tokens this emulator issued; otherwise any bearer token
+    is accepted, except issued ones that expired or were revoked. `faults` injects errors.
+    `seed` makes every id and token the same from run to run.
+    """
+
+    token_url = "https://ims-na1.adobelogin.com/ims/token/v3"
+    base_url = "https://platform.adobe.io/data/core/ais"
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        operation_time: float = 2.0,
+        run_time: float = 3.0,
+        known_paths: Collection[str] | None = None,
+        guardrails: bool = True,
+        faults: FaultPlan | None = None,
+        token_lifetime: float = 86399.0,
+        strict_tokens: bool = False,
+        seed: int = 0,
+        failing_runs: Iterable[str] = (),
+    ) -> None:
+        self.clock: Clock = clock if clock is not None else SystemClock(seed)
+        self.faults = faults if faults is not None else FaultPlan()
+        self.strict_tokens = strict_tokens
+        rng = random.Random(seed)
+        self.failing_runs: set[str] = set(failing_runs)
+        self._store = Store(
+            clock=self.clock,
+            rng=rng,
+            operation_time=operation_time,
+            run_time=run_time,
+            known_paths=None if known_paths is None else frozenset(known_paths),
+            guardrails=guardrails,
+            failing_runs=self.failing_runs,
+        )
+        self._tokens = TokenIssuer(clock=self.clock, rng=rng, lifetime=token_lifetime)
+        self.client_id = "emulator-client"
+        self.client_secret = "emulator-secret"
+        self.add_credential(self.client_id, self.client_secret)
+        self.request_log: list[tuple[str, str, int]] = []
+        self._lock = threading.Lock()
+        self._count = 0
+        from ._asgi import EmulatorApp
+
+        self.app = EmulatorApp(self)
+
+    def __repr__(self) -> str:
+        return f"Emulator(audiences={len(self._store.audiences)}, requests={self._count})"
+
+    # Set-up -------------------------------------------------------------------------
+
+    def add_credential(self, client_id: str, client_secret: str) -> None:
+        """Register an OAuth client the token endpoint will issue tokens to."""
+        self._tokens.credentials[client_id] = client_secret
+
+    def revoke(self, token: str) -> None:
+        """Refuse `token` from now on: requests bearing it get 401 (`401013`)."""
+        with self._lock:
+            self._tokens.revoke(token)
+
+    @property
+    def guardrails(self) -> bool:
+        """Whether the daily run limits are enforced (settable)."""
+        return self._store.guardrails
+
+    @guardrails.setter
+    def guardrails(self, value: bool) -> None:
+        self._store.guardrails = value
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx transport that answers every request in-process, for any host."""
+        from ._inprocess import EmulatorTransport
+
+        return EmulatorTransport(self)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 8765) -> None:
+        """Serve the emulator over HTTP until interrupted (needs the `serve` extra)."""
+        from ._server import serve
+
+        serve(self, host=host, port=port)
+
+    # Views for tests ----------------------------------------------------------------
+
+    def _view(self, table: Mapping[str, Any]) -> Mapping[str, Any]:
+        with self._lock:
+            self._store.settle()
+        return MappingProxyType(table)
+
+    @property
+    def audiences(self) -> Mapping[str, AudienceRecord]:
+        """Live audiences of every sandbox, by id (read-only)."""
+        return self._view(self._store.audiences)
+
+    @property
+    def operations(self) -> Mapping[str, OperationRecord]:
+        """Every create operation ever accepted, by id (read-only)."""
+        return self._view(self._store.operations)
+
+    @property
+    def runs(self) -> Mapping[str, RunRecord]:
+        """Every ingestion run ever started (deleted audiences' too), by id (read-only)."""
+        return self._view(self._store.runs)
+
+    @property
+    def create_attempts(self) -> Counter[str]:
+        """Create requests that reached the rules, by audience name (refused ones too).
+
+        A fault `before` handling never counts; `after` does. A name counted twice means
+        a client sent the same create twice.
+        """
+        return self._store.create_attempts
+
+    @property
+    def start_attempts(self) -> Counter[str]:
+        """Start-run requests that reached a live audience, by audience id."""
+        return self._store.start_attempts
+
+    @property
+    def faults_injected(self) -> Counter[str]:
+        """Faults dealt so far, by label (`"429"`, `"500-before"`, `"drop-after"`, ...)."""
+        return self.faults.injected
+
+    @property
+    def tokens_issued(self) -> int:
+        """How many tokens the token endpoint has issued."""
+        return self._tokens.issued
+
+    # Request handling ---------------------------------------------------------------
+
+    async def handle(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> Reply:
+        """Answer one request (`headers` with lower-case names); used by every adapter."""
+        method = method.upper()
+        route, params, exists = match(method, path)
+        with self._lock:
+            self._count += 1
+            request_id = f"emu-{self._count:06d}"
+            fault = None
+            if route is not None:
+                fault = self.faults.next_fault(route.key, token_endpoint=route.name == "token")
+        reply: Reply | None = None
+        if route is None:
+            status = 405 if exists else 404
+            reply = gateway_error(status, f"{status}050", "no such endpoint or method")
+        elif fault is not None and fault.when == "before" and fault.kind != "slow":
+            reply = self._drop(fault) or _fault_reply(fault, self.faults, request_id)
+        else:
+            if fault is not None and fault.when == "before":
+                await self.clock.sleep(self.faults.slow_seconds)
+            with self._lock:
+                reply = self._answer(route, params, query, headers, body, request_id)
+            if fault is not None and fault.when == "after":
+                if fault.kind == "slow":
+                    await self.clock.sleep(self.faults.slow_seconds)
+                else:
+                    reply = self._drop(fault) or _fault_reply(fault, self.faults, request_id)
+        reply.headers.append(("x-request-id", request_id))
+        with self._lock:
+            self.request_log.append((method, strip_prefix(path), 0 if reply.drop else reply.status))
+        return reply
+
+    @staticmethod
+    def _drop(fault: Fault) -> Reply | None:
+        return Reply(0, drop=fault.when) if fault.kind == "drop" else None
+
+    def _refusal(self, headers: Mapping[str, str], request_id: str) -> Reply | None:
+        """The gateway's answer to a request whose headers it would not let through."""
+        for name in REQUIRED_HEADERS:
+            if not headers.get(name, "").strip():
+                return ais_error("100920-401", f"the {name} header is missing", request_id)
+        scheme, _, token = headers["authorization"].strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return ais_error(
+                "100911-400", "the Authorization header must be 'Bearer <token>'", request_id
+            )
+        refusal = self._tokens.refusal(token.strip(), strict=self.strict_tokens)
+        if refusal is not None:
+            return refusal
+        if self.strict_tokens and headers["x-api-key"] not in self._tokens.credentials:
+            return gateway_error(403, "403003", "Api Key is invalid")
+        if not headers["x-gw-ims-org-id"].endswith("@AdobeOrg"):
+            return ais_error("100921-401", "the org id must end with @AdobeOrg", request_id)
+        return None
+
+    def _answer(
+        self,
+        route: Route,
+        params: dict[str, str],
+        query: list[tuple[str, str]],
+        headers: Mapping[str, str],
+        body: bytes,
+        request_id: str,
+    ) -> Reply:
+        if route.name == "token":
+            return self._tokens.issue(body, query)
+        refusal = self._refusal(headers, request_id)
+        if refusal is not None:
+            return refusal
+        scope = (headers["x-gw-ims-org-id"], headers["x-sandbox-name"])
+        user = f"{headers['x-api-key']}@techacct.adobe.com"
+        store = self._store
+        store.settle()
+        audience_id = params.get("audience_id", "")
+        try:
+            if route.name == "create":
+                details = check_create(_json_body(body, headers))
+                return json_reply(202, store.create(scope, details, user))
+            if route.name == "get_operation":
+                return json_reply(200, store.get_operation(scope, params["operation_id"]))
+            if route.name == "update":
+                patch = check_patch(_json_body(body, headers))
+                return json_reply(200, store.update(scope, audience_id, patch, user))
+            if route.name == "delete":
+                store.delete(scope, audience_id)
+                return Reply(204)
+            if route.name == "extend_ttl":
+                return json_reply(200, store.extend_ttl(scope, audience_id))
+            if route.name == "start_run":
+                window = check_run_body(_json_body(body, headers))
+                return json_reply(200, store.start_run(scope, audience_id, window, user))
+            if route.name == "get_run":
+                return json_reply(200, store.get_run(scope, audience_id, params["run_id"]))
+            limit, sort_by, filters = check_list_query(query)
+            return json_reply(200, store.list_runs(scope, audience_id, limit, sort_by, filters))
+        except Problem as problem:
+            return ais_error(problem.code, problem.detail, request_id)

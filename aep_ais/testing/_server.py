@@ -1,0 +1,75 @@
+"""Serving the emulator on a real socket with uvicorn (the optional `serve` extra)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._emulator import Emulator
+
+__all__ = ["running_server", "serve"]
+
+
+def _uvicorn() -> Any:
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise RuntimeError(
+            "serving the emulator needs uvicorn: pip install 'aep-ais[serve]'"
+        ) from exc
+    return uvicorn
+
+
+def _config(emulator: Emulator, **kwargs: Any) -> Any:
+    return _uvicorn().Config(
+        emulator.app, lifespan="on", ws="none", http="h11", interface="asgi3", **kwargs
+    )
+
+
+def serve(
+    emulator: Emulator, host: str = "127.0.0.1", port: int = 8765, *, log_level: str = "info"
+) -> None:
+    """Serve `emulator` over HTTP on `host:port` until interrupted (blocks).
+
+    Point a client at `http://{host}:{port}` (the `/data/core/ais` prefix is optional)
+    and its token endpoint at `http://{host}:{port}/ims/token/v3`.
+    """
+    server = _uvicorn().Server(_config(emulator, host=host, port=port, log_level=log_level))
+    server.run()
+
+
+@contextmanager
+def running_server(
+    emulator: Emulator, host: str = "127.0.0.1", *, port: int = 0, start_timeout: float = 10.0
+) -> Iterator[str]:
+    """Serve `emulator` in a background thread; yields its base URL, stops on exit.
+
+    `port=0` picks a free port. For tests: `with running_server(emu) as base_url: ...`.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    server = _uvicorn().Server(_config(emulator, log_config=None, log_level="warning"))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="aep-ais-emulator", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    try:
+        # Startup happens on the server's own thread and loop: wait for it to report in.
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the emulator server did not start")
+            time.sleep(0.005)
+        bound_port = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        yield f"http://{shown}:{bound_port}"
+    finally:
+        server.should_exit = True
+        thread.join(start_timeout)
+        sock.close()

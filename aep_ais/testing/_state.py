@@ -1,0 +1,261 @@
+"""The emulator's in-memory state and the rules that change it.
+
+`Store` holds audiences, operations and runs of every scope (org and sandbox) and carries
+out each endpoint on already-validated input. It raises `Problem` for refusals (unknown
+ids, duplicates, an active run, guardrails) and returns wire JSON otherwise.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from aep_ais._policies import Clock
+
+from ._records import DAY, AudienceRecord, OperationRecord, RunRecord, Scope
+from ._rules import RunFilter
+from ._wire import DUPLICATE, NOT_FOUND, UNPROCESSABLE, Problem
+
+__all__ = ["Store"]
+
+SANDBOX_RUNS_PER_DAY = 100
+AUDIENCE_RUNS_PER_DAY = 10
+
+
+class Store:
+    """Audiences, operations and runs, with the platform's rules."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        operation_time: float,
+        run_time: float,
+        known_paths: Collection[str] | None,
+        guardrails: bool,
+        failing_runs: set[str],
+    ) -> None:
+        self.clock = clock
+        self.rng = rng
+        self.operation_time = operation_time
+        self.run_time = run_time
+        self.known_paths = known_paths
+        self.guardrails = guardrails
+        self.failing_runs = failing_runs
+        self.audiences: dict[str, AudienceRecord] = {}
+        self.operations: dict[str, OperationRecord] = {}
+        self.runs: dict[str, RunRecord] = {}
+        self.create_attempts: Counter[str] = Counter()
+        self.start_attempts: Counter[str] = Counter()
+        # Run start times per scope, kept when an audience is deleted: they still count.
+        self._run_starts: dict[Scope, list[float]] = {}
+        self._seq = 0
+
+    def new_id(self) -> str:
+        """A random (seeded) UUID, so a seeded emulator hands out the same ids each time."""
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def _epoch(self) -> int:
+        return int(self.clock.time())
+
+    def settle(self) -> None:
+        """Turn operations that have succeeded into audiences."""
+        now = self.clock.now()
+        for op in self.operations.values():
+            if op.settled or op.status(now) == "PROCESSING":
+                continue
+            op.settled = True
+            if op.status(now) == "SUCCESS":
+                done = int(op.created_at + self.operation_time)
+                self.audiences[op.audience_id] = AudienceRecord(
+                    audience_id=op.audience_id,
+                    scope=op.scope,
+                    details=op.details,
+                    created_at=done,
+                    created_by=op.created_by,
+                    updated_at=done,
+                    updated_by=op.created_by,
+                    expires_at=done + op.details["ttlInDays"] * DAY,
+                )
+
+    def _path_known(self, source: dict[str, Any]) -> bool:
+        if self.known_paths is None:
+            return True
+        path = str(source["path"])
+        if path in self.known_paths:
+            return True
+        prefix = path.rstrip("/") + "/"
+        return source["type"] == "folder" and any(p.startswith(prefix) for p in self.known_paths)
+
+    def _audience(self, scope: Scope, audience_id: str) -> AudienceRecord:
+        audience = self.audiences.get(audience_id)
+        if audience is None or audience.scope != scope:
+            raise Problem(NOT_FOUND, f"audience {audience_id} not found in this sandbox")
+        return audience
+
+    # Endpoints ---------------------------------------------------------------------
+
+    def create(self, scope: Scope, details: dict[str, Any], user: str) -> dict[str, Any]:
+        """Accept a create request; 409 for a name or custom id taken in the scope."""
+        self.create_attempts[details["name"]] += 1
+        now = self.clock.now()
+        taken = [a.details for a in self.audiences.values() if a.scope == scope]
+        taken += [
+            op.details
+            for op in self.operations.values()
+            if op.scope == scope and op.status(now) == "PROCESSING"
+        ]
+        for other in taken:
+            if other["name"] == details["name"]:
+                raise Problem(DUPLICATE, f"an audience named {details['name']!r} exists already")
+            cid = details.get("customAudienceId")
+            if cid is not None and other.get("customAudienceId") == cid:
+                raise Problem(DUPLICATE, f"an audience with customAudienceId {cid!r} exists")
+        op = OperationRecord(
+            operation_id=self.new_id(),
+            scope=scope,
+            details=details,
+            audience_id=self.new_id(),
+            created_at=self._epoch(),
+            created_by=user,
+            done_at=now + self.operation_time,
+            ends_failed=not self._path_known(details["sourceSpec"]["params"]),
+        )
+        self.operations[op.operation_id] = op
+        return {"operationId": op.operation_id, "operationDetails": op.details}
+
+    def get_operation(self, scope: Scope, operation_id: str) -> dict[str, Any]:
+        op = self.operations.get(operation_id)
+        if op is None or op.scope != scope:
+            raise Problem(NOT_FOUND, f"operation {operation_id} not found in this sandbox")
+        return op.wire(self.clock.now(), self.operation_time)
+
+    def update(
+        self, scope: Scope, audience_id: str, patch: dict[str, Any], user: str
+    ) -> dict[str, Any]:
+        """Apply a PATCH; each property sent replaces the old one, and expiry restarts."""
+        audience = self._audience(scope, audience_id)
+        details = audience.details
+        if "fields" in patch:
+            by_name = {f["name"]: f for f in details["fields"]}
+            for change in patch["fields"]:
+                current = by_name.get(change["name"])
+                if current is None:
+                    raise Problem(UNPROCESSABLE, f"the audience has no field {change['name']!r}")
+                for key in ("type", "identityNs"):
+                    if key in change and change[key] != current.get(key):
+                        raise Problem(
+                            UNPROCESSABLE, f"only the labels of a field can change: {key}"
+                        )
+            for change in patch["fields"]:
+                current = by_name[change["name"]]
+                current.pop("labels", None)
+                if "labels" in change:
+                    current["labels"] = change["labels"]
+        if "description" in patch:
+            if patch["description"] is None:
+                details.pop("description", None)
+            else:
+                details["description"] = patch["description"]
+        if "labels" in patch:
+            details["labels"] = patch["labels"]
+        if "ttlInDays" in patch:
+            details["ttlInDays"] = patch["ttlInDays"]
+        audience.updated_at = self._epoch()
+        audience.updated_by = user
+        audience.expires_at = self.clock.time() + audience.ttl_in_days * DAY
+        return audience.wire()
+
+    def delete(self, scope: Scope, audience_id: str) -> None:
+        del self.audiences[self._audience(scope, audience_id).audience_id]
+
+    def extend_ttl(self, scope: Scope, audience_id: str) -> dict[str, Any]:
+        """Push expiry back by the audience's own TTL."""
+        audience = self._audience(scope, audience_id)
+        base = max(audience.expires_at, self.clock.time())
+        audience.expires_at = base + audience.ttl_in_days * DAY
+        return {"audienceId": audience.audience_id, "name": audience.name}
+
+    def start_run(
+        self, scope: Scope, audience_id: str, window: tuple[int, int | None], user: str
+    ) -> dict[str, Any]:
+        """Start a run: refused (409) while one is active, (422) past a guardrail."""
+        audience = self._audience(scope, audience_id)
+        self.start_attempts[audience_id] += 1
+        now = self.clock.now()
+        mine = [r for r in self.runs.values() if r.audience_id == audience_id]
+        active = [r for r in mine if r.active(now)]
+        if active:
+            raise Problem(
+                DUPLICATE,
+                f"an ingestion run ({active[0].run_id}) is already in progress for audience "
+                f"{audience_id}; start a new one when it has finished",
+            )
+        starts = [t for t in self._run_starts.get(scope, []) if t > now - DAY]
+        if self.guardrails:
+            if len(starts) >= SANDBOX_RUNS_PER_DAY:
+                raise Problem(
+                    UNPROCESSABLE,
+                    f"guardrail: at most {SANDBOX_RUNS_PER_DAY} ingestion runs a day per sandbox",
+                )
+            if sum(r.started > now - DAY for r in mine) >= AUDIENCE_RUNS_PER_DAY:
+                raise Problem(
+                    UNPROCESSABLE,
+                    f"guardrail: at most {AUDIENCE_RUNS_PER_DAY} ingestion runs a day per audience",
+                )
+        self._run_starts[scope] = [*starts, now]
+        created = self._epoch()
+        self._seq += 1
+        run = RunRecord(
+            run_id=self.new_id(),
+            audience_id=audience_id,
+            scope=scope,
+            audience_name=audience.name,
+            source_path=audience.source_path,
+            data_filter_start_time=window[0],
+            data_filter_end_time=window[1] if window[1] is not None else created,
+            differential=any(r.status(now) == "SUCCESS" for r in mine),
+            created_at=created,
+            created_by=user,
+            started=now,
+            run_time=self.run_time,
+            fails=bool({audience_id, audience.source_path} & self.failing_runs),
+            flow_run_ids=(self.new_id(), self.new_id()),
+            seq=self._seq,
+        )
+        self.runs[run.run_id] = run
+        # The documented start answer carries neither status nor stages.
+        return run.wire(now, status=False, details=False)
+
+    def get_run(self, scope: Scope, audience_id: str, run_id: str) -> dict[str, Any]:
+        self._audience(scope, audience_id)
+        run = self.runs.get(run_id)
+        if run is None or run.audience_id != audience_id:
+            raise Problem(NOT_FOUND, f"run {run_id} of audience {audience_id} not found")
+        return run.wire(self.clock.now())
+
+    def list_runs(
+        self, scope: Scope, audience_id: str, limit: int, sort_by: str, filters: Sequence[RunFilter]
+    ) -> dict[str, Any]:
+        """A page of runs as `{"runs": [...], "_page": {...}}`."""
+        audience = self._audience(scope, audience_id)
+        now = self.clock.now()
+        runs = [r for r in self.runs.values() if r.audience_id == audience_id]
+        for r in runs:
+            r.audience_name = audience.name
+        key = sort_by.lstrip("-")
+        runs.sort(
+            key=lambda r: (r.audience_name if key == "name" else r.created_at, r.seq),
+            reverse=sort_by.startswith("-"),
+        )
+        shown = [r.wire(now, details=False) for r in runs]
+        shown = [w for w in shown if all(f.matches(w) for f in filters)]
+        page = shown[:limit]
+        return {
+            "runs": page,
+            "_page": {"limit": limit, "count": len(page), "totalCount": len(shown)},
+        }

@@ -11,6 +11,7 @@ import copy
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 import respx
 
@@ -26,6 +27,8 @@ TOKEN = "tok-SECRET-0123456789"
 AUDIENCE_ID = "60ccea95-1435-4180-97a5-58af4aa285ab"
 OPERATION_ID = "df8cd82f-a214-4b72-b549-d6ee23f1ff1a"
 RUN_ID = "fb342311-725d-4b48-ab7d-c6105fbc2b8b"
+
+_TLS = httpx.create_ssl_context()
 
 _FIELDS = [
     {"name": "ppid", "type": "string", "identityNs": "Email"},
@@ -182,6 +185,10 @@ def make_client(
             "api_key": API_KEY,
             "clock": clock,
         }
+        if "http_client" not in overrides and "transport" not in overrides:
+            # A real httpx transport (respx mocks beneath it) sharing one TLS context:
+            # building a context per client would be most of the suite's run time.
+            kwargs["transport"] = httpx.AsyncHTTPTransport(verify=_TLS)
         kwargs.update(overrides)
         return aep_ais.AISClient(**kwargs)
 

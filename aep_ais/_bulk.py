@@ -1,0 +1,149 @@
+"""Bounded-concurrency bulk helpers built on anyio task groups: `create_many`, `run_many`."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+import anyio
+from attrs import frozen
+
+from ._errors import ValidationError
+from ._models import AudienceSpec, IngestionRun, Operation
+from ._policies import PollPolicy
+from ._validation import check_run_window
+from ._waiting import IF_ACTIVE_MODES, IfActive, create_and_wait, run_and_wait
+
+if TYPE_CHECKING:
+    from ._client import AISClient
+
+__all__ = ["BulkResult", "OnProgress", "create_many", "run_many"]
+
+I = TypeVar("I")  # noqa: E741
+V = TypeVar("V")
+
+OnProgress = Callable[[int, int], object]
+"""Called as `on_progress(done, total)` after each item ends; it may be sync or async."""
+
+
+@frozen(kw_only=True)
+class BulkResult(Generic[I, V]):
+    """The outcome of one input of a bulk call: its `value`, or the `error` it raised."""
+
+    input: I
+    value: V | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether this input succeeded (`error` is `None`)."""
+        return self.error is None
+
+
+BulkResult.__module__ = "aep_ais"
+
+
+def _check_concurrency(concurrency: object) -> int:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError("concurrency", "must be a whole number of at least 1")
+    return concurrency
+
+
+async def _bulk(
+    inputs: Iterable[I],
+    work: Callable[[I], Awaitable[V]],
+    *,
+    concurrency: int,
+    on_progress: OnProgress | None,
+) -> list[BulkResult[I, V]]:
+    """Run `work` on every input, at most `concurrency` at a time; results in input order.
+
+    An `Exception` from one item becomes that item's result and leaves the others alone;
+    cancellation (and any other `BaseException`) cancels them all and propagates. The
+    limiter is taken before a task is spawned, so a million inputs never make a million
+    tasks at once.
+    """
+    items = list(inputs)
+    total = len(items)
+    results: list[BulkResult[I, V] | None] = [None] * total
+    limiter = anyio.CapacityLimiter(concurrency)
+    done = 0
+
+    async def one(index: int, item: I, borrower: object) -> None:
+        nonlocal done
+        try:
+            try:
+                value = await work(item)
+            # Any failure of one item is its result; cancellation is a BaseException and
+            # goes through, cancelling the whole group.
+            except Exception as exc:  # noqa: BLE001
+                results[index] = BulkResult(input=item, error=exc)
+            else:
+                results[index] = BulkResult(input=item, value=value)
+        finally:
+            limiter.release_on_behalf_of(borrower)
+        done += 1
+        if on_progress is not None:
+            outcome = on_progress(done, total)
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    async with anyio.create_task_group() as tg:
+        for index, item in enumerate(items):
+            borrower = object()
+            await limiter.acquire_on_behalf_of(borrower)
+            tg.start_soon(one, index, item, borrower)
+    return [r for r in results if r is not None]
+
+
+async def create_many(
+    client: AISClient,
+    specs: Iterable[AudienceSpec],
+    *,
+    concurrency: int,
+    wait: bool = True,
+    poll: PollPolicy | None = None,
+    on_progress: OnProgress | None = None,
+) -> list[BulkResult[AudienceSpec, Operation]]:
+    """Create many audiences, at most `concurrency` at a time, waiting for each if `wait`."""
+    limit = _check_concurrency(concurrency)
+
+    async def work(spec: AudienceSpec) -> Operation:
+        if wait:
+            return await create_and_wait(client, spec, poll=poll)
+        return await client.create_audience(spec)
+
+    return await _bulk(specs, work, concurrency=limit, on_progress=on_progress)
+
+
+async def run_many(
+    client: AISClient,
+    audience_ids: Iterable[str],
+    *,
+    data_filter_start_time: datetime | int,
+    data_filter_end_time: datetime | int | None = None,
+    concurrency: int,
+    if_active: IfActive = "wait",
+    poll: PollPolicy | None = None,
+    on_progress: OnProgress | None = None,
+) -> list[BulkResult[str, IngestionRun]]:
+    """Run and wait for an ingestion of many audiences, at most `concurrency` at a time."""
+    limit = _check_concurrency(concurrency)
+    # One bad window would fail every item alike: refuse it once, before any request.
+    check_run_window(data_filter_start_time, data_filter_end_time)
+    if if_active not in IF_ACTIVE_MODES:
+        raise ValidationError("if_active", "must be 'wait', 'attach' or 'raise'")
+
+    async def work(audience_id: str) -> IngestionRun:
+        return await run_and_wait(
+            client,
+            audience_id,
+            data_filter_start_time=data_filter_start_time,
+            data_filter_end_time=data_filter_end_time,
+            poll=poll,
+            if_active=if_active,
+        )
+
+    return await _bulk(audience_ids, work, concurrency=limit, on_progress=on_progress)

@@ -8,15 +8,67 @@ fetch a token (a clock, and a way to post a form) without it touching HTTP itsel
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol, runtime_checkable
+import ipaddress
+import json
+import logging
+import math
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
+import anyio
 from attrs import frozen
 
-from ._errors import ValidationError
+from ._errors import APIConnectionError, TokenError, ValidationError
 from ._policies import Clock
 
-__all__ = ["AuthContext", "FormResponse", "StaticToken", "TokenProvider"]
+__all__ = [
+    "DEFAULT_SCOPES",
+    "IMS_TOKEN_URL",
+    "AuthContext",
+    "FormResponse",
+    "OAuthServerToServer",
+    "StaticToken",
+    "TokenProvider",
+    "check_secure_url",
+    "is_loopback_host",
+]
+
+IMS_TOKEN_URL = "https://ims-na1.adobelogin.com/ims/token/v3"
+DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext,session"
+
+logger = logging.getLogger("aep_ais")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` names this machine (`localhost`, `127.0.0.0/8`, `::1`)."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_secure_url(url: object, what: str) -> str:
+    """`url` if it is https, or plain http to a loopback host; else `ValidationError`.
+
+    Credentials and tokens travel to these URLs, so plain http is allowed only where
+    nothing leaves the machine (an emulator on localhost).
+    """
+    if not isinstance(url, str):
+        raise ValidationError(what, "must be a URL string")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValidationError(what, f"{url[:200]!r} is not an http(s) URL")
+    if parts.username or parts.password:
+        raise ValidationError(what, "must not carry credentials in the URL")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValidationError(
+            what, "plain http is allowed only for loopback hosts: credentials must not leak"
+        )
+    return url
 
 
 @frozen
@@ -44,6 +96,16 @@ class TokenProvider(Protocol):
     def invalidate(self, token: str) -> None: ...
 
 
+def _check_token_text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(what, "must be a non-empty string")
+    value = value.strip()
+    # These values end up in HTTP headers or forms: no line breaks or spaces inside.
+    if any(ch.isspace() or ch == "\0" for ch in value):
+        raise ValidationError(what, "must not contain spaces or line breaks")
+    return value
+
+
 class StaticToken:
     """A pre-issued access token, used as is. It cannot be refreshed.
 
@@ -51,19 +113,242 @@ class StaticToken:
     """
 
     def __init__(self, token: str) -> None:
-        if not isinstance(token, str) or not token.strip():
-            raise ValidationError("token", "must be a non-empty string")
-        self._token = token.strip()
+        self._token = _check_token_text(token, "token")
 
     async def get_token(self, ctx: AuthContext) -> str:
+        """The token given at construction."""
         return self._token
 
     def invalidate(self, token: str) -> None:
-        # Nothing to refresh: the transport's second 401 raises AuthenticationError.
+        """Does nothing: a refused static token makes the next 401 an `AuthenticationError`."""
         return None
 
     def __repr__(self) -> str:
         return "StaticToken(token=***)"
 
 
+class _Secret:
+    """Holds a secret so that neither `repr` nor `vars()` of its owner shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "***"
+
+
+def _scope_text(scopes: str | Sequence[str]) -> str:
+    items = scopes.split(",") if isinstance(scopes, str) else scopes
+    if isinstance(items, (bytes, bytearray)) or not isinstance(items, Sequence):
+        raise ValidationError("scopes", "must be a comma-separated string or a list of strings")
+    cleaned: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValidationError("scopes", "must be a comma-separated string or a list of strings")
+        item = item.strip()
+        if not item:
+            continue
+        if any(ch.isspace() or ch in ",\0" for ch in item):
+            raise ValidationError("scopes", f"{item[:64]!r} is not a single scope name")
+        cleaned.append(item)
+    if not cleaned:
+        raise ValidationError("scopes", "at least one scope is required")
+    return ",".join(cleaned)
+
+
+class OAuthServerToServer:
+    """Adobe IMS OAuth server-to-server credentials (the client-credentials grant).
+
+    A token is requested on first use, then reused until `refresh_margin` seconds before
+    it expires (at most half its lifetime early). However many requests need a token at
+    once, only one token request goes out; a token the API refuses (401) is dropped and
+    replaced once. `client_id` is also the client's default `x-api-key`.
+
+    `scopes` is a comma-separated string or a sequence of scope names. `token_url` must be
+    https (plain http only to a loopback host, for an emulator). Raises `ValidationError`
+    for bad arguments; `get_token` raises `TokenError` when IMS refuses or cannot be
+    reached. Neither `repr` nor any error shows the secret or a token.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        scopes: str | Sequence[str] = DEFAULT_SCOPES,
+        token_url: str = IMS_TOKEN_URL,
+        refresh_margin: float = 300.0,
+    ) -> None:
+        self.client_id = _check_token_text(client_id, "client_id")
+        if not isinstance(client_secret, str) or not client_secret.strip():
+            raise ValidationError("client_secret", "must be a non-empty string")
+        self._secret = _Secret(client_secret.strip())
+        self.scopes = _scope_text(scopes)
+        self.token_url = check_secure_url(token_url, "token_url")
+        if (
+            isinstance(refresh_margin, bool)
+            or not isinstance(refresh_margin, int | float)
+            or not 0 <= refresh_margin < math.inf
+        ):
+            raise ValidationError("refresh_margin", "must be a non-negative number of seconds")
+        self.refresh_margin = float(refresh_margin)
+        self._token: str | None = None
+        self._refresh_at = -math.inf
+        self._lock: anyio.Lock | None = None
+        # Counts finished token requests; a waiter that sees it move while it waited, with
+        # a failure recorded, shares that failure instead of asking IMS once more.
+        self._fetches = 0
+        self._failure: TokenError | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"OAuthServerToServer(client_id={self.client_id!r}, client_secret=***, "
+            f"scopes={self.scopes!r}, token_url={self.token_url!r})"
+        )
+
+    def _cached(self, clock: Clock) -> str | None:
+        if self._token is not None and clock.now() < self._refresh_at:
+            return self._token
+        return None
+
+    async def get_token(self, ctx: AuthContext) -> str:
+        """A valid access token, from the cache or freshly issued by IMS.
+
+        Raises `TokenError` when IMS refuses, answers with something unreadable, or
+        cannot be reached.
+        """
+        token = self._cached(ctx.clock)
+        if token is not None:
+            return token
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        seen = self._fetches
+        async with self._lock:
+            token = self._cached(ctx.clock)
+            if token is not None:
+                return token
+            if self._fetches != seen and self._failure is not None:
+                failure = self._failure
+                raise TokenError(
+                    failure.message,
+                    status_code=failure.status_code,
+                    error_code=failure.error_code,
+                )
+            self._failure = None
+            try:
+                token = await self._fetch(ctx)
+            except TokenError as exc:
+                self._failure = exc
+                raise
+            finally:
+                self._fetches += 1
+            return token
+
+    def invalidate(self, token: str) -> None:
+        """Drop the cached token if it is `token` (a newer one is kept)."""
+        if self._token is not None and token == self._token:
+            self._token = None
+            self._refresh_at = -math.inf
+
+    async def _fetch(self, ctx: AuthContext) -> str:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self._secret.reveal(),
+            "scope": self.scopes,
+        }
+        logger.debug("token requested from %s", self.token_url)
+        started = ctx.clock.now()
+        try:
+            response = await ctx.post_form(self.token_url, form)
+        except APIConnectionError as exc:
+            raise TokenError(
+                f"could not reach the token endpoint {self.token_url} ({type(exc).__name__})"
+            ) from exc
+        del form
+        if response.status_code != 200:
+            raise self._refusal(response)
+        token, expires_in = self._read_token(response)
+        lifetime = max(0.0, expires_in)
+        margin = min(self.refresh_margin, lifetime / 2)
+        self._token = token
+        self._refresh_at = started + lifetime - margin
+        logger.debug("token issued (expires in %d s)", int(lifetime))
+        return token
+
+    def _redact(self, text: str) -> str:
+        secret = self._secret.reveal()
+        return text.replace(secret, "***") if secret in text else text
+
+    def _refusal(self, response: FormResponse) -> TokenError:
+        body = _json_object(response.content)
+        error = _short(body.get("error")) if body else None
+        description = _short(body.get("error_description")) if body else None
+        text = f"the token endpoint refused to issue a token for client {self.client_id}"
+        if error or description:
+            text += ": " + ", ".join(x for x in (error, description) if x)
+        hint = (
+            "; check the client id, secret and scopes"
+            if 400 <= response.status_code < 500
+            else "; IMS failed, try again later"
+        )
+        return TokenError(
+            self._redact(text + hint),
+            status_code=response.status_code,
+            error_code=self._redact(error) if error else None,
+        )
+
+    def _read_token(self, response: FormResponse) -> tuple[str, float]:
+        body = _json_object(response.content)
+
+        def malformed(problem: str) -> TokenError:
+            return TokenError(
+                f"the token endpoint answered with {problem}",
+                status_code=response.status_code,
+            )
+
+        if body is None:
+            raise malformed("something that is not a JSON object")
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token or any(ch.isspace() for ch in token):
+            raise malformed("no usable access_token")
+        token_type = body.get("token_type", "bearer")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise malformed("a token_type other than bearer")
+        expires_in = body.get("expires_in")
+        if isinstance(expires_in, str):
+            try:
+                expires_in = float(expires_in)
+            except ValueError:
+                expires_in = None
+        if (
+            isinstance(expires_in, bool)
+            or not isinstance(expires_in, int | float)
+            or not 0 < expires_in < math.inf
+        ):
+            raise malformed("no usable expires_in")
+        # Clamp absurd lifetimes (a day is usual) so the arithmetic stays finite.
+        return token, float(min(expires_in, 10**9))
+
+
+def _json_object(content: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _short(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return "".join(ch if ch.isprintable() else " " for ch in value[:300])
+
+
 StaticToken.__module__ = "aep_ais"
+OAuthServerToServer.__module__ = "aep_ais"

@@ -62,6 +62,10 @@ _NO_CREDENTIALS = (
     "AEP_CLIENT_SECRET (or AEP_ACCESS_TOKEN and AEP_API_KEY), pass --config FILE, "
     "or try --emulator"
 )
+_NO_FILE_CREDENTIALS = (
+    "no usable credentials ({problem}); the config file needs org_id with client_id and "
+    "secret (or access_token and api_key)"
+)
 
 
 def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
@@ -89,7 +93,8 @@ def _configured_client(ns: argparse.Namespace, clock: Clock) -> AISClient:
     except ValidationError as exc:
         if exc.field == "config_file":
             raise CLIError(f"bad config file: {exc.problem}") from exc
-        raise CLIError(_NO_CREDENTIALS.format(problem=exc), EXIT_AUTH) from exc
+        hint = _NO_CREDENTIALS if config is None else _NO_FILE_CREDENTIALS
+        raise CLIError(hint.format(problem=exc), EXIT_AUTH) from exc
 
 
 @asynccontextmanager

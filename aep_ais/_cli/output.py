@@ -67,14 +67,16 @@ def _rows(rows: list[tuple[str, Any]]) -> str:
     return "\n".join(f"{k.ljust(width)}  {_text(v)}" for k, v in kept)
 
 
-def _stages(run: IngestionRun) -> list[tuple[str, Any]]:
-    return [
-        (
-            f"  {s.stage}",
-            _text(s.status) + (f" (flow run {s.flow_run_id})" if s.flow_run_id else ""),
-        )
-        for s in run.details
-    ]
+def _stages(run: IngestionRun) -> str:
+    if not run.details:
+        return ""
+    width = max(len(s.stage) for s in run.details)
+    lines = ["stages"]
+    for s in run.details:
+        flow = f" (flow run {s.flow_run_id})" if s.flow_run_id else ""
+        status = _text(s.status) if s.status is not None else "-"
+        lines.append(f"  {s.stage.ljust(width)}  {status}{flow}")
+    return "\n" + "\n".join(lines)
 
 
 def human(value: Any) -> str:
@@ -119,10 +121,8 @@ def human(value: Any) -> str:
                 ("files until", value.data_filter_end_time),
                 ("differential", value.differential_ingestion),
                 ("created", value.created_at),
-                ("stages", "" if value.details else None),
-                *_stages(value),
             ]
-        )
+        ) + _stages(value)
     return _text(value)
 
 

@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sort-by",
         choices=("createdAt", "-createdAt", "name", "-name"),
-        help="order (default -createdAt, newest first)",
+        help="order; a leading - means descending, written --sort-by=-createdAt "
+        "(default: newest first)",
     )
     p.add_argument("--status", help="only runs with this status (SUCCESS, FAILED, ...)")
     p.add_argument(

@@ -1,0 +1,433 @@
+"""Bad input raises `ValidationError` naming the field, and nothing is sent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import respx
+
+import aep_ais
+from tests.conftest import AUDIENCE_ID, BASE_URL, ORG_ID, RUN_ID, SAMPLES, TOKEN, spec
+
+F = aep_ais.AudienceField
+
+
+@pytest.fixture
+def guard() -> Iterator[respx.Route]:
+    """A catch-all route on the API: a test asserts it was never called."""
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
+        yield router.route(name="anything").respond(500)
+
+
+@pytest.fixture
+async def ais(
+    guard: respx.Route, make_client: Callable[..., aep_ais.AISClient]
+) -> AsyncIterator[aep_ais.AISClient]:
+    async with make_client() as client:
+        yield client
+
+
+async def assert_refused(
+    guard: respx.Route, call: Awaitable[Any], field: str, *words: str
+) -> aep_ais.ValidationError:
+    with pytest.raises(aep_ais.ValidationError) as info:
+        await call
+    err = info.value
+    assert isinstance(err, ValueError)
+    assert err.field == field
+    assert str(err).startswith(f"{field}: ")
+    for word in words:
+        assert word in str(err)
+    assert guard.call_count == 0, "a request left the client"
+    return err
+
+
+def identity(name: str = "ppid") -> aep_ais.AudienceField:
+    return F(name=name, type="string", identity_ns="email")
+
+
+def plain(n: int) -> list[aep_ais.AudienceField]:
+    return [F(name=f"col_{i}", type="string") for i in range(n)]
+
+
+def source(**kw: Any) -> aep_ais.SourceSpec:
+    return aep_ais.SourceSpec(**({"path": "activation/x/y.csv"} | kw))
+
+
+# The guard works: a valid spec does reach the API.
+async def test_a_valid_spec_is_sent(guard: respx.Route, ais: aep_ais.AISClient) -> None:
+    guard.respond(202, json=SAMPLES["create_response"])
+    await ais.create_audience(spec(fields=[identity(), *plain(40)]))
+    assert guard.call_count == 1
+
+
+SPEC_CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("empty-name", {"name": ""}, "name"),
+    ("blank-name", {"name": "   "}, "name"),
+    ("name-not-str", {"name": None}, "name"),
+    ("ttl-0", {"ttl_in_days": 0}, "ttl_in_days"),
+    ("ttl-91", {"ttl_in_days": 91}, "ttl_in_days"),
+    ("ttl-negative", {"ttl_in_days": -1}, "ttl_in_days"),
+    ("ttl-string", {"ttl_in_days": "40"}, "ttl_in_days"),
+    ("ttl-bool", {"ttl_in_days": True}, "ttl_in_days"),
+    ("ttl-float", {"ttl_in_days": 30.5}, "ttl_in_days"),
+    ("no-fields", {"fields": []}, "fields"),
+    ("42-fields", {"fields": [identity(), *plain(41)]}, "fields"),
+    ("no-identity", {"fields": plain(3)}, "fields"),
+    ("two-identities", {"fields": [identity("a"), identity("b")]}, "fields"),
+    ("duplicate-names", {"fields": [identity("a"), F(name="a", type="string")]}, "fields"),
+    ("unknown-type", {"fields": [identity(), F(name="x", type="text")]}, "fields[1].type"),
+    ("missing-type", {"fields": [identity(), F(name="x")]}, "fields[1].type"),
+    ("empty-field-name", {"fields": [identity(), F(name="", type="string")]}, "fields[1].name"),
+    (
+        "blank-identity-ns",
+        {"fields": [F(name="p", type="string", identity_ns="")]},
+        "fields[0].identity_ns",
+    ),
+    ("field-not-a-field", {"fields": [identity(), {"name": "x"}]}, "fields[1]"),
+    ("fields-not-list", {"fields": (identity(),)}, "fields"),
+    ("source-type-directory", {"source_spec": source(type="directory")}, "source_spec.type"),
+    ("source-type-empty", {"source_spec": source(type="")}, "source_spec.type"),
+    ("path-with-space", {"source_spec": source(path="activation/my file.csv")}, "source_spec.path"),
+    ("path-with-tab", {"source_spec": source(path="a\tb.csv")}, "source_spec.path"),
+    ("empty-path", {"source_spec": source(path="")}, "source_spec.path"),
+    ("cloud-type-aws", {"source_spec": source(cloud_type="AWS")}, "source_spec.cloud_type"),
+    ("cloud-type-lowercase", {"source_spec": source(cloud_type="s3")}, "source_spec.cloud_type"),
+    (
+        "s3-no-connection",
+        {"source_spec": source(cloud_type="S3")},
+        "source_spec.base_connection_id",
+    ),
+    (
+        "gcs-no-connection",
+        {"source_spec": source(cloud_type="GCS")},
+        "source_spec.base_connection_id",
+    ),
+    (
+        "sftp-no-connection",
+        {"source_spec": source(cloud_type="SFTP")},
+        "source_spec.base_connection_id",
+    ),
+    (
+        "s3-empty-connection",
+        {"source_spec": source(cloud_type="S3", base_connection_id="")},
+        "source_spec.base_connection_id",
+    ),
+    ("source-not-a-spec", {"source_spec": {"path": "a.csv"}}, "source_spec"),
+    ("custom-id-digit", {"custom_audience_id": "1abc"}, "custom_audience_id"),
+    ("custom-id-dash", {"custom_audience_id": "-abc"}, "custom_audience_id"),
+    ("custom-id-inner-dash", {"custom_audience_id": "ab-c"}, "custom_audience_id"),
+    ("custom-id-space", {"custom_audience_id": "a b"}, "custom_audience_id"),
+    ("custom-id-empty", {"custom_audience_id": ""}, "custom_audience_id"),
+    ("labels-not-list", {"labels": "core/C1"}, "labels"),
+    ("labels-empty-string", {"labels": [""]}, "labels"),
+    ("tags-not-strings", {"tags": [1]}, "tags"),
+    ("empty-origin", {"origin_name": ""}, "origin_name"),
+    ("empty-audience-type", {"audience_type": ""}, "audience_type"),
+    ("description-not-str", {"description": 5}, "description"),
+    (
+        "encryption-without-key",
+        {"encryption": aep_ais.Encryption(public_key_id="")},
+        "encryption.public_key_id",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"), [c[1:] for c in SPEC_CASES], ids=[c[0] for c in SPEC_CASES]
+)
+async def test_create_audience_refuses_bad_specs(
+    guard: respx.Route, ais: aep_ais.AISClient, overrides: dict[str, Any], field: str
+) -> None:
+    await assert_refused(guard, ais.create_audience(spec(**overrides)), field)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"source_spec": source(cloud_type="DLZ")},
+        {"source_spec": source(cloud_type="Azure")},
+        {"source_spec": source(cloud_type="S3", base_connection_id="c-1")},
+        {"source_spec": source(type="folder")},
+        {"custom_audience_id": "_x"},
+        {"custom_audience_id": "$x1_$"},
+        {"custom_audience_id": "Abc123"},
+        {"ttl_in_days": 1},
+        {"ttl_in_days": 90},
+        {"fields": [F(name="p", type=t, identity_ns="ECID") for t in ["date"]]},
+    ],
+)
+async def test_create_audience_accepts_the_edges(
+    guard: respx.Route, ais: aep_ais.AISClient, overrides: dict[str, Any]
+) -> None:
+    guard.respond(202, json=SAMPLES["create_response"])
+    await ais.create_audience(spec(**overrides))
+    assert guard.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "field_type", ["string", "number", "long", "integer", "date", "datetime", "boolean"]
+)
+async def test_every_documented_field_type_is_accepted(
+    guard: respx.Route, ais: aep_ais.AISClient, field_type: str
+) -> None:
+    guard.respond(202, json=SAMPLES["create_response"])
+    await ais.create_audience(spec(fields=[identity(), F(name="x", type=field_type)]))
+    assert guard.call_count == 1
+
+
+async def test_create_audience_refuses_what_is_not_a_spec(
+    guard: respx.Route, ais: aep_ais.AISClient
+) -> None:
+    await assert_refused(guard, ais.create_audience({"name": "x"}), "spec")  # type: ignore[arg-type]
+
+
+# Updates ------------------------------------------------------------------------------
+
+U = aep_ais.AudienceUpdate
+
+
+@pytest.mark.parametrize(
+    ("update", "field"),
+    [
+        (U(), "update"),
+        (U(ttl_in_days=0), "ttl_in_days"),
+        (U(ttl_in_days=91), "ttl_in_days"),
+        (U(labels="core/C1"), "labels"),  # type: ignore[arg-type]
+        (U(description=3), "description"),  # type: ignore[arg-type]
+        (U(fields=[F(name="x", type="text")]), "fields[0].type"),
+        (U(fields=[F(name="")]), "fields[0].name"),
+        ({"description": "x"}, "update"),
+    ],
+    ids=[
+        "empty",
+        "ttl-0",
+        "ttl-91",
+        "labels-str",
+        "description-int",
+        "field-type",
+        "field-name",
+        "dict",
+    ],
+)
+async def test_update_audience_refuses_bad_updates(
+    guard: respx.Route, ais: aep_ais.AISClient, update: Any, field: str
+) -> None:
+    await assert_refused(guard, ais.update_audience(AUDIENCE_ID, update), field)
+
+
+# Runs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        (1_700_000_100, 1_700_000_000, "data_filter_end_time"),
+        (
+            datetime(2025, 6, 2, tzinfo=UTC),
+            datetime(2025, 6, 1, tzinfo=UTC),
+            "data_filter_end_time",
+        ),
+        (datetime(2025, 6, 2, tzinfo=UTC), 1_700_000_000, "data_filter_end_time"),
+        ("2025-06-01", None, "data_filter_start_time"),
+        (None, None, "data_filter_start_time"),
+        (True, None, "data_filter_start_time"),
+        (-1, None, "data_filter_start_time"),
+        (1_700_000_000, "tomorrow", "data_filter_end_time"),
+        (1_700_000_000, -5, "data_filter_end_time"),
+    ],
+    ids=[
+        "end-before-start",
+        "end-before-start-datetime",
+        "mixed",
+        "start-string",
+        "start-none",
+        "start-bool",
+        "start-negative",
+        "end-string",
+        "end-negative",
+    ],
+)
+async def test_start_run_refuses_bad_windows(
+    guard: respx.Route, ais: aep_ais.AISClient, start: Any, end: Any, field: str
+) -> None:
+    call = ais.start_run(AUDIENCE_ID, data_filter_start_time=start, data_filter_end_time=end)
+    await assert_refused(guard, call, field)
+
+
+async def test_start_run_accepts_an_empty_window(
+    guard: respx.Route, ais: aep_ais.AISClient
+) -> None:
+    guard.respond(200, json=SAMPLES["run_started"])
+    await ais.start_run(
+        AUDIENCE_ID, data_filter_start_time=1_700_000_000, data_filter_end_time=1_700_000_000
+    )
+    assert guard.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 41}, "limit"),
+        ({"limit": True}, "limit"),
+        ({"limit": "20"}, "limit"),
+        ({"sort_by": "status"}, "sort_by"),
+        ({"sort_by": "createdAt desc"}, "sort_by"),
+        ({"status": ""}, "status"),
+        ({"name": "x\r\nInjected: 1"}, "name"),
+        ({"properties": ["status=SUCCESS", "name=a\nb"]}, "properties[1]"),
+        ({"properties": [""]}, "properties[0]"),
+    ],
+)
+async def test_list_runs_refuses_bad_filters(
+    guard: respx.Route, ais: aep_ais.AISClient, kwargs: dict[str, Any], field: str
+) -> None:
+    await assert_refused(guard, ais.list_runs(AUDIENCE_ID, **kwargs), field)
+
+
+# IDs that go into URL paths ---------------------------------------------------------
+
+BAD_IDS = [
+    "",
+    "a/b",
+    "/etc",
+    "..",
+    "a..b",
+    "../runs",
+    "a b",
+    " a",
+    "a\t",
+    "a\n",
+    "a\r",
+    "a\x00b",
+    "a\x1b",
+    "a\x7f",
+    "a?b=1",
+    "a#frag",
+    "a%2Fb",
+    "a\\b",
+    "x" * 300,
+    None,
+    42,
+]
+
+ID_CALLS: dict[str, tuple[str, Callable[[aep_ais.AISClient, Any], Awaitable[Any]]]] = {
+    "get_operation": ("operation_id", lambda c, v: c.get_operation(v)),
+    "update_audience": (
+        "audience_id",
+        lambda c, v: c.update_audience(v, aep_ais.AudienceUpdate(description="d")),
+    ),
+    "delete_audience": ("audience_id", lambda c, v: c.delete_audience(v)),
+    "extend_ttl": ("audience_id", lambda c, v: c.extend_ttl(v)),
+    "start_run": (
+        "audience_id",
+        lambda c, v: c.start_run(v, data_filter_start_time=1_700_000_000),
+    ),
+    "get_run-audience": ("audience_id", lambda c, v: c.get_run(v, RUN_ID)),
+    "get_run-run": ("run_id", lambda c, v: c.get_run(AUDIENCE_ID, v)),
+    "list_runs": ("audience_id", lambda c, v: c.list_runs(v)),
+}
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS, ids=repr)
+@pytest.mark.parametrize("endpoint", list(ID_CALLS))
+async def test_ids_must_be_plain_identifiers(
+    guard: respx.Route, ais: aep_ais.AISClient, endpoint: str, bad_id: Any
+) -> None:
+    field, call = ID_CALLS[endpoint]
+    err = await assert_refused(guard, call(ais, bad_id), field)
+    assert TOKEN not in str(err)
+
+
+@pytest.mark.parametrize(
+    "good_id",
+    ["60ccea95-1435-4180-97a5-58af4aa285ab", "abc", "A_b.c:d@e~f", "0"],
+)
+async def test_plain_identifiers_are_accepted(
+    guard: respx.Route, ais: aep_ais.AISClient, good_id: str
+) -> None:
+    guard.respond(204)
+    await ais.delete_audience(good_id)
+    assert guard.call_count == 1
+    assert guard.calls.last.request.url.path == f"/data/core/ais/external-audience/{good_id}"
+
+
+# Client configuration ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://platform.adobe.io/data/core/ais",
+        "http://10.0.0.5:8080",
+        "http://example.localhost.evil.com",
+        "http://127.0.0.1.nip.io",
+        "ftp://127.0.0.1/ais",
+        "platform.adobe.io/data/core/ais",
+        "https://",
+        "",
+    ],
+)
+def test_base_url_refused(make_client: Callable[..., aep_ais.AISClient], base_url: str) -> None:
+    with pytest.raises(aep_ais.ValidationError) as info:
+        make_client(base_url=base_url)
+    assert info.value.field == "base_url"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:8000",
+        "http://127.0.0.2/ais/",
+        "http://localhost:8000/data/core/ais",
+        "http://[::1]:9000",
+        "https://platform.adobe.io/data/core/ais/",
+        "https://emulator.internal:8443",
+    ],
+)
+async def test_base_url_allowed(
+    make_client: Callable[..., aep_ais.AISClient], base_url: str
+) -> None:
+    async with make_client(base_url=base_url) as ais:
+        assert ais.base_url == base_url.rstrip("/")
+
+
+async def test_plain_http_loopback_carries_requests(
+    make_client: Callable[..., aep_ais.AISClient],
+) -> None:
+    with respx.mock(base_url="http://127.0.0.1:8000", assert_all_called=True) as local:
+        route = local.delete(f"/external-audience/{AUDIENCE_ID}", name="delete").respond(204)
+        async with make_client(base_url="http://127.0.0.1:8000") as ais:
+            await ais.delete_audience(AUDIENCE_ID)
+    assert route.call_count == 1
+    assert str(route.calls.last.request.url).startswith("http://127.0.0.1:8000/")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"org_id": ""}, "org_id"),
+        ({"org_id": f"{ORG_ID}\r\nX: y"}, "org_id"),
+        ({"org_id": f" {ORG_ID}"}, "org_id"),
+        ({"sandbox": ""}, "sandbox"),
+        ({"sandbox": "prod\n"}, "sandbox"),
+        ({"api_key": ""}, "api_key"),
+        ({"api_key": "k\x00"}, "api_key"),
+    ],
+)
+def test_client_refuses_bad_headers(
+    make_client: Callable[..., aep_ais.AISClient], kwargs: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(aep_ais.ValidationError) as info:
+        make_client(**kwargs)
+    assert info.value.field == field
+
+
+def test_static_token_refuses_an_empty_token() -> None:
+    with pytest.raises(aep_ais.ValidationError) as info:
+        aep_ais.StaticToken("  ")
+    assert info.value.field == "token"

@@ -7,8 +7,10 @@ emulator, on a `FakeClock`, so waits take no real time.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,8 +228,8 @@ def test_status_prints_the_operation(
         "status       SUCCESS",
         f"audience id  {AUDIENCE_ID}",
         "audience     Sample external audience",
-        "created      2025-06-07T19:24:08+00:00",
-        "updated      2025-06-11T06:44:33+00:00",
+        "created      2025-06-07T19:24:08Z",
+        "updated      2025-06-11T06:44:33Z",
     ]
     assert cli("status", OPERATION_ID, "--json").json == sample("operation")
 
@@ -363,7 +365,7 @@ def test_runs_lists_with_filters(
     assert params.get_list("property") == ["name!=x", "status=SUCCESS"]
     lines = result.out.splitlines()
     assert lines[0].split() == ["RUN", "ID", "STATUS", "CREATED", "FILES", "FROM", "FILES", "UNTIL"]
-    assert lines[1].split()[:3] == [RUN_ID, "SUCCESS", "2026-08-02T13:55:09+00:00"]
+    assert lines[1].split()[:3] == [RUN_ID, "SUCCESS", "2026-08-02T13:55:09Z"]
     assert lines[-1] == "(2 of 2)"
     as_json = cli("runs", AUDIENCE_ID, "--json").json
     assert [r["runId"] for r in as_json["runs"]] == [
@@ -389,10 +391,10 @@ def test_run_status_shows_stages(
         f"run           {RUN_ID}",
         f"audience id   {AUDIENCE_ID}",
         "status        SUCCESS",
-        "files from    1994-03-21T10:27:15+00:00",
-        "files until   2079-07-17T03:02:48+00:00",
+        "files from    1994-03-21T10:27:15Z",
+        "files until   2079-07-17T03:02:48Z",
         "differential  True",
-        "created       2025-06-07T19:24:08+00:00",
+        "created       2025-06-07T19:24:08Z",
         "stages",
         "  DATASET_INGEST        SUCCESS (flow run {FLOW_RUN_ID})",
         "  PROFILE_STORE_INGEST  SUCCESS (flow run {FLOW_RUN_ID})",
@@ -775,3 +777,138 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert done.returncode == 0
     assert done.stdout.startswith("usage: aep-ais")
+
+
+# On the emulator ------------------------------------------------------------------------------
+
+
+def test_emulator_flag_creates_and_waits_without_credentials(
+    cli: Callable[..., Result], spec_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("AEP_ORG_ID", "AEP_ACCESS_TOKEN", "AEP_API_KEY"):
+        monkeypatch.delenv(var)
+    result = cli("--emulator", "create", str(spec_file), "--wait", "--json")
+    assert result.code == 0, result.err
+    assert result.json["status"] == "SUCCESS"
+    assert result.json["audienceId"]
+    # The emulator finishes an operation after 1 s; the wait sleeps 1.0 s before its poll.
+    assert result.err.splitlines() == [
+        "creating 'Sample external audience': SUCCESS, 1.0s, 1 poll",
+    ]
+
+
+def test_emulator_flag_keeps_no_state_between_invocations(cli: Callable[..., Result]) -> None:
+    result = cli("--emulator", "run", AUDIENCE_ID, "--since", "2025-05-01", "--wait")
+    assert result.code == 4
+    assert "100940-404" in error_line(result)
+
+
+def test_run_wait_if_active_raise_exits_5(
+    api: respx.MockRouter, cli: Callable[..., Result], sample: Any
+) -> None:
+    active = {**sample("run"), "status": "PROCESSING"}
+    listing = api.get(RUNS).respond(200, json={"runs": [active]})
+    result = cli("run", AUDIENCE_ID, "--since", "0", "--wait", "--if-active", "raise")
+    assert listing.called
+    assert result.code == 5
+    line = error_line(result)
+    assert line.startswith("aep-ais: RunInProgressError:")
+    assert RUN_ID in line
+
+
+def test_run_wait_if_active_attach_reports_the_active_run(
+    api: respx.MockRouter, cli: Callable[..., Result], sample: Any
+) -> None:
+    active = {**sample("run"), "status": "PROCESSING"}
+    api.get(RUNS).respond(200, json={"runs": [active]})
+    api.get(RUN).respond(200, json=sample("run"))
+    result = cli("run", AUDIENCE_ID, "--since", "0", "--wait", "--if-active", "attach", "--json")
+    assert result.code == 0, result.err
+    assert result.json == sample("run")
+    assert "SUCCESS (DATASET_INGEST SUCCESS, PROFILE_STORE_INGEST SUCCESS)" in result.err
+
+
+def test_demo_runs_the_whole_life_cycle(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("AEP_ORG_ID", "AEP_ACCESS_TOKEN", "AEP_API_KEY"):
+        monkeypatch.delenv(var)
+    clock = FakeClock()
+    assert main(["demo"], clock=clock) == 0
+    out, err = capsys.readouterr()
+    steps = [line for line in out.splitlines() if line.startswith("[")]
+    assert steps == [
+        "[1/6] create the audience 'Demo spring buyers' and wait for it",
+        "[2/6] ingest the files of the last 7 days (since 2025-06-08) and wait",
+        "[3/6] list the audience's ingestion runs",
+        "[4/6] update the description and keep the data 45 days",
+        "[5/6] extend the data expiration",
+        "[6/6] delete the audience",
+    ]
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines.count("status        SUCCESS") == 1  # the run
+    assert "status       SUCCESS" in lines  # the operation
+    assert "ttl days     45" in lines
+    assert "(1 of 1)" in lines
+    assert any(line.startswith("deleted ") for line in lines)
+    # 1 s to create and 1.5 s to ingest, polled every 0.25 s, on virtual time.
+    assert lines[-1].startswith("done in 2.5s.")
+    progress = err.splitlines()
+    assert progress[0] == "  creating: PROCESSING, 0.2s, 1 poll"
+    assert progress[3] == "  creating: SUCCESS, 1.0s, 4 polls"
+    assert progress[-1] == (
+        "  ingesting: SUCCESS (DATASET_INGEST SUCCESS, PROFILE_STORE_INGEST SUCCESS), 1.5s, 6 polls"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_emulator_server_keeps_state_across_invocations(
+    cli: Callable[..., Result], spec_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("uvicorn")
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "aep_ais", "emulator", "--port", str(port), "--operation-time", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        banner = [server.stderr.readline() for _ in range(6)]
+        exports = dict(line.strip().removeprefix("export ").split("=", 1) for line in banner[1:])
+        assert exports["AEP_BASE_URL"] == f"http://127.0.0.1:{port}"
+        for var in ("AEP_ACCESS_TOKEN", "AEP_API_KEY", "AEP_SANDBOX"):
+            monkeypatch.delenv(var)
+        for var, value in exports.items():
+            monkeypatch.setenv(var, value)
+        _wait_until_listening(port)
+
+        created = cli("create", str(spec_file), "--json")
+        assert created.code == 0, created.err
+        op_id = created.json["operationId"]
+        status = cli("status", op_id, "--json")
+        assert status.code == 0, status.err
+        assert status.json["status"] == "SUCCESS"
+        again = cli("create", str(spec_file))
+        assert again.code == 5
+        assert "100950-409" in error_line(again)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_until_listening(port: int) -> None:
+    # A real server in another process: wait for its socket, not for virtual time.
+    for _ in range(200):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError("the emulator server did not start")

@@ -30,8 +30,7 @@ DEMO_SPEC = AudienceSpec(
     labels=["core/C1"],
 )
 
-# Short real delays read better than instant answers, and keep the demo to a few seconds.
-DEMO_EMULATOR = {"operation_time": 1.0, "run_time": 1.5}
+# Polls four times a second so the short emulator delays show as a moving status.
 DEMO_POLL = PollPolicy(interval=0.25, multiplier=1.0, max_interval=0.25, jitter=0.0, timeout=30.0)
 
 STEPS = 6
@@ -56,7 +55,7 @@ async def demo(stdout: TextIO, stderr: TextIO, clock: Clock, *, live: bool) -> N
         "(no Adobe account needed; the same calls work against the real API)",
         file=stdout,
     )
-    async with emulated_client(clock, poll=DEMO_POLL, emulator_options=DEMO_EMULATOR) as ais:
+    async with emulated_client(clock, poll=DEMO_POLL) as ais:
         step(1, f"create the audience {DEMO_SPEC.name!r} and wait for it")
         line = StatusLine(stderr, clock, "  creating", live=live)
         try:

@@ -15,6 +15,8 @@ from .errors import EXIT_OTHER, CLIError
 __all__ = ["EMULATOR_ORG_ID", "emulated_client", "serve"]
 
 EMULATOR_ORG_ID = "EMULATOR0000000000000000@AdobeOrg"
+# Short real delays: long enough to show a wait, short enough for trying things out.
+FAST: dict[str, Any] = {"operation_time": 1.0, "run_time": 1.5}
 
 
 @asynccontextmanager
@@ -32,7 +34,8 @@ async def emulated_client(
     from .._auth import OAuthServerToServer
     from ..testing import Emulator
 
-    emulator = Emulator(clock=clock, **(emulator_options or {}))
+    options = {**FAST, **(emulator_options or {})}
+    emulator = Emulator(clock=clock, **options)
     auth = OAuthServerToServer(
         client_id=overrides.pop("client_id", emulator.client_id),
         client_secret=emulator.client_secret,
@@ -56,15 +59,16 @@ def serve(ns: argparse.Namespace, stderr: TextIO) -> int:
     from ..testing import Emulator
     from ..testing import serve as serve_emulator
 
-    emulator = Emulator()
-    base = f"http://{ns.host}:{ns.port}"
+    emulator = Emulator(operation_time=ns.operation_time, run_time=ns.run_time)
+    shown = f"[{ns.host}]" if ":" in ns.host else ns.host
+    base = f"http://{shown}:{ns.port}"
     print(
-        f"emulator listening on {base} (Ctrl-C to stop)\n"
-        f"  AEP_BASE_URL={base}\n"
-        f"  AEP_ORG_ID={EMULATOR_ORG_ID}\n"
-        f"  AEP_CLIENT_ID={emulator.client_id}\n"
-        f"  AEP_CLIENT_SECRET={emulator.client_secret}\n"
-        f"  token URL {emulator.token_url}",
+        f"emulator on {base} (Ctrl-C to stop); point aep-ais or the SDK at it with:\n"
+        f"  export AEP_BASE_URL={base}\n"
+        f"  export AEP_TOKEN_URL={base}/ims/token/v3\n"
+        f"  export AEP_ORG_ID={EMULATOR_ORG_ID}\n"
+        f"  export AEP_CLIENT_ID={emulator.client_id}\n"
+        f"  export AEP_CLIENT_SECRET={emulator.client_secret}",
         file=stderr,
         flush=True,
     )

@@ -36,7 +36,8 @@ def to_json(value: Any) -> str:
 
 def _text(value: Any) -> str:
     if isinstance(value, datetime):
-        return value.isoformat()
+        # ISO 8601; UTC (what the API's epoch seconds give) as the shorter `Z`.
+        return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, enum.Enum):
         return str(value.value)
     if isinstance(value, list):

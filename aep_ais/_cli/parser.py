@@ -70,6 +70,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from exc
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more seconds")
+    return value
+
+
 def _field_label(text: str) -> tuple[str, str]:
     name, sep, label = text.partition("=")
     if not sep or not name or not label:
@@ -227,6 +237,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("emulator", "serve the emulator over HTTP (needs uvicorn: aep-ais[serve])")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, required=True, help="port to listen on")
+    p.add_argument(
+        "--operation-time",
+        type=_non_negative_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="how long a create operation stays PROCESSING (default 1)",
+    )
+    p.add_argument(
+        "--run-time",
+        type=_non_negative_seconds,
+        default=1.5,
+        metavar="SECONDS",
+        help="how long an ingestion run takes (default 1.5)",
+    )
 
     add("demo", "the whole life cycle on an in-process emulator, in a few seconds")
     return parser

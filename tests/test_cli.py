@@ -873,35 +873,48 @@ def test_emulator_server_keeps_state_across_invocations(
 ) -> None:
     pytest.importorskip("uvicorn")
     port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "aep_ais", "emulator", "--port", str(port), "--operation-time", "0"],
+    command = [sys.executable, "-m", "aep_ais", "emulator", "--port", str(port)]
+    with subprocess.Popen(
+        [*command, "--operation-time", "0"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert server.stderr is not None
-        banner = [server.stderr.readline() for _ in range(6)]
-        exports = dict(line.strip().removeprefix("export ").split("=", 1) for line in banner[1:])
-        assert exports["AEP_BASE_URL"] == f"http://127.0.0.1:{port}"
-        for var in ("AEP_ACCESS_TOKEN", "AEP_API_KEY", "AEP_SANDBOX"):
-            monkeypatch.delenv(var)
-        for var, value in exports.items():
-            monkeypatch.setenv(var, value)
-        _wait_until_listening(port)
+    ) as server:
+        try:
+            _drive_served_emulator(server, port, cli, spec_file, monkeypatch)
+        finally:
+            # Leaving the `with` waits for the process and closes its pipe.
+            server.terminate()
 
-        created = cli("create", str(spec_file), "--json")
-        assert created.code == 0, created.err
-        op_id = created.json["operationId"]
-        status = cli("status", op_id, "--json")
-        assert status.code == 0, status.err
-        assert status.json["status"] == "SUCCESS"
-        again = cli("create", str(spec_file))
-        assert again.code == 5
-        assert "100950-409" in error_line(again)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+
+def _drive_served_emulator(
+    server: subprocess.Popen[str],
+    port: int,
+    cli: Callable[..., Result],
+    spec_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert server.stderr is not None
+    banner = [server.stderr.readline() for _ in range(6)]
+    exports = dict(line.strip().removeprefix("export ").split("=", 1) for line in banner[1:])
+    assert exports["AEP_BASE_URL"] == f"http://127.0.0.1:{port}"
+    assert exports["AEP_TOKEN_URL"] == f"http://127.0.0.1:{port}/ims/token/v3"
+    for var in ("AEP_ACCESS_TOKEN", "AEP_API_KEY", "AEP_SANDBOX"):
+        monkeypatch.delenv(var)
+    for var, value in exports.items():
+        monkeypatch.setenv(var, value)
+    _wait_until_listening(port)
+
+    created = cli("create", str(spec_file), "--json")
+    assert created.code == 0, created.err
+    op_id = created.json["operationId"]
+    # A second invocation sees the first one's operation: the server keeps state.
+    status = cli("status", op_id, "--json")
+    assert status.code == 0, status.err
+    assert status.json["status"] == "SUCCESS"
+    again = cli("create", str(spec_file))
+    assert again.code == 5
+    assert "100950-409" in error_line(again)
 
 
 def _wait_until_listening(port: int) -> None:

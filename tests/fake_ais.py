@@ -86,12 +86,15 @@ class FakeAIS:
         self.in_flight = 0
         self.max_in_flight = 0
         # Hooks a test sets: per-name/audience outcomes and spans, start errors to inject,
-        # and listings that hide runs (a lagging index).
+        # runs a listing leaves out until a start has been refused, and runs it shows as
+        # still going after they ended (a lagging index).
         self.op_outcome: dict[str, str] = {}
         self.op_span: dict[str, float] = {}
         self.create_error: dict[str, int] = {}
         self.run_outcome: dict[str, str] = {}
-        self.hide_from_listing: set[str] = set()
+        self.start_error: dict[str, int] = {}
+        self.hidden_until_refused: set[str] = set()
+        self.stale_in_listing: set[str] = set()
         self._ids = itertools.count(1)
         router.route(name="create", method="POST", path="/external-audience/").mock(
             side_effect=self._create
@@ -190,6 +193,9 @@ class FakeAIS:
         self._enter(request)
         await anyio.lowlevel.checkpoint()
         audience_id = aud
+        if audience_id in self.start_error:
+            self.refused += 1
+            return _error(self.start_error[audience_id])
         if self.active(audience_id):
             self.refused += 1
             return _error(self.refuse_status)
@@ -216,9 +222,9 @@ class FakeAIS:
         audience_id = aud
         now = self.clock.now()
         runs = [
-            r.wire(now)
+            r.wire(r.started if r.run_id in self.stale_in_listing else now)
             for r in reversed(self.runs.get(audience_id, []))
-            if r.run_id not in self.hide_from_listing
+            if not (self.refused == 0 and r.run_id in self.hidden_until_refused)
         ]
         return httpx.Response(200, json={"runs": runs})
 

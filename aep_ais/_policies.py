@@ -6,6 +6,7 @@ can run on virtual time instead of sleeping for real.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import math
 import random
@@ -72,6 +73,16 @@ def _non_negative(instance: object, attribute: object, value: float) -> None:
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")
 
 
+def _capped_growth(start: float, factor: float, n: int, cap: float) -> float:
+    """`min(cap, start * factor ** n)`, without a float overflow for large `n`."""
+    if start <= 0.0:
+        return 0.0
+    try:
+        return min(cap, start * factor**n)
+    except OverflowError:
+        return cap
+
+
 @frozen(kw_only=True)
 class RetryPolicy:
     """How requests are retried after transient failures.
@@ -90,7 +101,7 @@ class RetryPolicy:
         """The wait before retry `retry_number` (1-based), given a uniform draw `rand`."""
         if retry_after is not None:
             return min(max(0.0, retry_after), self.max_retry_after)
-        ceiling = min(self.max_backoff, self.backoff * 2.0 ** (retry_number - 1))
+        ceiling = _capped_growth(self.backoff, 2.0, retry_number - 1, self.max_backoff)
         return ceiling * rand
 
 
@@ -116,8 +127,7 @@ class PollPolicy:
 
     def delay(self, poll_number: int, rand: float) -> float:
         """The wait before poll `poll_number` (0-based), given a uniform draw `rand`."""
-        # Cap the exponent so huge poll counts never overflow the float.
-        base = min(self.max_interval, self.interval * self.multiplier ** min(poll_number, 1000))
+        base = _capped_growth(self.interval, self.multiplier, poll_number, self.max_interval)
         factor = 1.0 + self.jitter * (2.0 * rand - 1.0)
         return min(self.max_interval, max(0.0, base * factor))
 
@@ -141,7 +151,8 @@ def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
-            return None
+            # HTTP dates are always GMT, also in the asctime form that names no zone.
+            when = when.replace(tzinfo=datetime.UTC)
         return max(0.0, when.timestamp() - now_epoch)
     if math.isnan(seconds) or math.isinf(seconds):
         return None

@@ -1,0 +1,181 @@
+"""Fault injection: before or after the server acts, scripted or by rate, seeded."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from aep_ais._errors import parse_error_body
+from aep_ais.testing import Emulator, FakeClock, Fault, FaultPlan
+
+from .conftest import BASE, HEADERS, create_body, new_audience
+
+CREATE = "POST /external-audience/"
+
+
+def client(emu: Emulator) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=emu.transport(), base_url=BASE, headers=HEADERS)
+
+
+@pytest.mark.parametrize(
+    ("spec", "label"),
+    [
+        (429, "429"),
+        ("500", "500-before"),
+        ("502-after", "502-after"),
+        ("drop", "drop-before"),
+        ("drop-after", "drop-after"),
+        ("SLOW-after", "slow-after"),
+        (504, "504-before"),
+    ],
+)
+def test_fault_specs_parse(spec: int | str, label: str) -> None:
+    assert Fault.parse(spec).label == label
+
+
+@pytest.mark.parametrize("spec", [418, "teapot", "500-during", "429-after"])
+def test_bad_fault_specs_are_refused(spec: int | str) -> None:
+    with pytest.raises(ValueError):
+        Fault.parse(spec)
+
+
+def test_plan_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        FaultPlan(rate=1.5)
+    with pytest.raises(ValueError, match="kind"):
+        FaultPlan(rate=0.5, kinds=())
+    with pytest.raises(ValueError, match="no emulator route"):
+        FaultPlan().script("GET /audiences", [500])
+
+
+async def test_scripted_faults_hit_before_or_after_the_server_acts(clock: FakeClock) -> None:
+    plan = FaultPlan().script(CREATE, ["500-after", "drop-after", 429, 500, "drop", None])
+    emu = Emulator(clock=clock, faults=plan)
+    async with client(emu) as http:
+        after_500 = await http.post("/external-audience/", json=create_body(name="a"))
+        with pytest.raises(httpx.ReadError):
+            await http.post("/external-audience/", json=create_body(name="b"))
+        limited = await http.post("/external-audience/", json=create_body(name="c"))
+        before_500 = await http.post("/external-audience/", json=create_body(name="d"))
+        with pytest.raises(httpx.ConnectError):
+            await http.post("/external-audience/", json=create_body(name="e"))
+        passed = await http.post("/external-audience/", json=create_body(name="f"))
+        normal = await http.post("/external-audience/", json=create_body(name="g"))
+
+    assert [after_500.status_code, limited.status_code, before_500.status_code] == [500, 429, 500]
+    assert limited.headers["retry-after"] == "1"
+    assert (passed.status_code, normal.status_code) == (202, 202)
+    # Only the faults that hit after handling left an operation behind.
+    assert sorted(op.name for op in emu.operations.values()) == ["a", "b", "f", "g"]
+    assert emu.create_attempts == Counter({"a": 1, "b": 1, "f": 1, "g": 1})
+    assert emu.faults_injected == Counter(
+        {"500-after": 1, "drop-after": 1, "429": 1, "500-before": 1, "drop-before": 1}
+    )
+    assert [status for _, _, status in emu.request_log] == [500, 0, 429, 500, 0, 202, 202]
+    assert plan.pending(CREATE) == 0
+
+
+async def test_a_script_names_a_route_for_every_id(clock: FakeClock) -> None:
+    plan = FaultPlan().script("GET /external-audience/any-id/runs", [503, "502-after"])
+    emu = Emulator(clock=clock, faults=plan)
+    async with client(emu) as http:
+        audience_id = await new_audience(http, clock)
+        first = await http.get(f"/external-audience/{audience_id}/runs")
+        second = await http.get(f"/external-audience/{audience_id}/runs")
+        third = await http.get(f"/external-audience/{audience_id}/runs")
+    assert [first.status_code, second.status_code, third.status_code] == [503, 502, 200]
+    assert parse_error_body(first.json()) == (None, "Service temporarily unavailable", None)
+    assert parse_error_body(second.json())[0] == "100970-502"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        (429, 429, "429050"),
+        (500, 500, "100970-500"),
+        (502, 502, "100970-502"),
+        (503, 503, None),
+        (504, 504, "504001"),
+    ],
+)
+async def test_every_fault_answer_is_readable_by_the_sdk_parser(
+    clock: FakeClock, kind: int, status: int, code: str | None
+) -> None:
+    emu = Emulator(clock=clock, faults=FaultPlan().script(CREATE, [kind]))
+    async with client(emu) as http:
+        answer = await http.post("/external-audience/", json=create_body())
+    assert answer.status_code == status
+    parsed_code, message, _ = parse_error_body(answer.json())
+    assert parsed_code == code
+    assert message
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+async def test_slow_answers_wait_on_the_emulator_clock(clock: FakeClock, when: str) -> None:
+    plan = FaultPlan(slow_seconds=7.5).script(CREATE, [f"slow-{when}"])
+    emu = Emulator(clock=clock, faults=plan, operation_time=5.0)
+    async with client(emu) as http:
+        answer = await http.post("/external-audience/", json=create_body())
+    assert answer.status_code == 202
+    assert clock.sleeps == [7.5]
+    assert clock.now() == 7.5
+    op = emu.operations[answer.json()["operationId"]]
+    # Handled after the delay, the operation is still going; handled before, it is done.
+    assert op.status(clock.now()) == ("SUCCESS" if when == "after" else "PROCESSING")
+    assert emu.faults_injected == {f"slow-{when}": 1}
+
+
+async def test_a_rate_hits_about_that_share_and_spares_the_token_endpoint(
+    clock: FakeClock,
+) -> None:
+    emu = Emulator(clock=clock, faults=FaultPlan(rate=0.3, kinds=(503,), seed=1))
+    async with client(emu) as http:
+        statuses = [(await http.get("/external-audience/x/runs")).status_code for _ in range(200)]
+        tokens = [
+            (
+                await http.post(
+                    emu.token_url,
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": emu.client_id,
+                        "client_secret": emu.client_secret,
+                    },
+                )
+            ).status_code
+            for _ in range(20)
+        ]
+    assert set(statuses) == {404, 503}
+    assert 40 <= statuses.count(503) <= 80
+    assert emu.faults_injected == {"503-before": statuses.count(503)}
+    assert tokens == [200] * 20
+
+
+async def test_the_token_endpoint_can_be_faulted_too(clock: FakeClock) -> None:
+    emu = Emulator(clock=clock, faults=FaultPlan(rate=1.0, kinds=(502,), token_endpoint=True))
+    async with client(emu) as http:
+        answer = await http.post(emu.token_url, data={"grant_type": "client_credentials"})
+    assert answer.status_code == 502
+    assert emu.tokens_issued == 0
+
+
+async def _session(seed: int, fault_seed: int) -> tuple[list[Any], list[str]]:
+    clock = FakeClock()
+    plan = FaultPlan(rate=0.4, kinds=(429, "500-after", "drop", "drop-after"), seed=fault_seed)
+    emu = Emulator(clock=clock, faults=plan, seed=seed)
+    async with client(emu) as http:
+        for i in range(30):
+            with contextlib.suppress(httpx.TransportError):
+                await http.post("/external-audience/", json=create_body(name=f"n{i}"))
+            clock.advance(1)
+    return emu.request_log, sorted(emu.operations)
+
+
+async def test_the_same_seeds_give_the_same_session() -> None:
+    first = await _session(seed=3, fault_seed=9)
+    assert first == await _session(seed=3, fault_seed=9)
+    assert first[0] != (await _session(seed=3, fault_seed=10))[0]
+    assert first[1] != (await _session(seed=4, fault_seed=9))[1]

@@ -719,31 +719,61 @@ def test_missing_config_file(cli: Callable[..., Result], tmp_path: Path) -> None
     assert "nope.json" in line
 
 
+_SHAPE = "not an audience create body: "
+_SOURCE = '"sourceSpec": {"path": "a.csv"}'
+
+
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        (b"{not json", "not JSON (Expecting property name enclosed in double quotes at line 1"),
-        (b"[1, 2]", "expected a JSON object, got an array"),
-        (b'"text"', "expected a JSON object, got a string"),
-        (b"{}", "missing key 'name'"),
+        ("{not json", "not JSON (Expecting property name enclosed in double quotes at line 1"),
+        ("[1, 2]", "expected a JSON object, got an array"),
+        ('"text"', "expected a JSON object, got a string"),
+        ("{}", _SHAPE + "missing key 'name'"),
+        # snake_case keys are not the API's body: the camelCase key is missing.
+        ('{"name": "x", "fields": [], "source_spec": {"path": "a"}}', _SHAPE + "missing key "),
+        ('{"name": "x", "fields": 3, ' + _SOURCE + "}", _SHAPE + "fields: expected a list"),
+        ('{"name": ["x"], "fields": [], ' + _SOURCE + "}", _SHAPE + "name: expected a string"),
         (
-            b'{"name": "x", "fields": [], "source_spec": {"path": "a"}}',
-            "missing key 'sourceSpec'",
+            '{"name": "x", "fields": [{"name": "a"}, 7], ' + _SOURCE + "}",
+            _SHAPE + "fields[1]: expected an object, got a number",
         ),
-        (b'{"name": "x", "fields": 3, "sourceSpec": {"path": "a"}}', "not an audience create"),
-        (b"\xff\xfe\x00", "not UTF-8 text"),
+        (
+            '{"name": "x", "fields": [{"type": "string"}], ' + _SOURCE + "}",
+            _SHAPE + "fields[0]: missing key 'name'",
+        ),
+        (
+            '{"name": "x", "fields": [], "sourceSpec": "a"}',
+            _SHAPE + "sourceSpec: expected an object",
+        ),
+        (
+            '{"name": "x", "fields": [], "sourceSpec": {"params": {"type": "file"}}}',
+            _SHAPE + "sourceSpec: missing key 'path'",
+        ),
+        (
+            '{"name": "x", "fields": [], "ttlInDays": "soon", ' + _SOURCE + "}",
+            _SHAPE + "ttlInDays: expected an integer, got 'soon'",
+        ),
     ],
 )
 def test_bad_spec_files_are_named(
-    cli: Callable[..., Result], tmp_path: Path, content: bytes, problem: str
+    cli: Callable[..., Result], tmp_path: Path, content: str, problem: str
 ) -> None:
     path = tmp_path / "bad.json"
-    path.write_bytes(content)
+    path.write_text(content, "utf-8")
     result = cli("create", str(path))
     assert result.code == 2
     line = error_line(result)
     assert line.startswith(f"aep-ais: spec file {path}: ")
     assert problem in line
+
+
+def test_spec_file_that_is_not_text(cli: Callable[..., Result], tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(b"\xff\xfe\x00")
+    result = cli("create", str(path))
+    assert result.code == 2
+    assert error_line(result) == f"aep-ais: spec file {path}: not UTF-8 text"
 
 
 def test_missing_spec_file_and_directory(cli: Callable[..., Result], tmp_path: Path) -> None:

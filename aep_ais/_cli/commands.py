@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import attrs
+import cattrs
 
 from .._client import AISClient
-from .._convert import structure
+from .._convert import _wire_name, structure
 from .._errors import ValidationError
-from .._models import AudienceField, AudienceSpec, AudienceUpdate
+from .._models import AudienceField, AudienceSpec, AudienceUpdate, Encryption, SourceSpec
 from .._policies import Clock, PollPolicy
 from .errors import EXIT_AUTH, EXIT_USAGE, CLIError
 from .output import Printer, StatusLine
@@ -140,22 +141,53 @@ def load_spec(path: str, stdin: TextIO | None = None) -> AudienceSpec:
         raise CLIError(f"spec file {name}: expected a JSON object, got {_kind(data)}")
     try:
         return structure(data, AudienceSpec)
-    except KeyError as exc:
-        problem = f"missing key {exc.args[0]!r}" if exc.args else "a required key is missing"
-    except (TypeError, ValueError, AttributeError) as exc:
-        problem = str(exc) or type(exc).__name__
-    except Exception as exc:  # noqa: BLE001 - cattrs' own error classes have no common base
-        problem = str(exc) or type(exc).__name__
+    except (*_STRUCTURE_ERRORS, cattrs.BaseValidationError) as exc:
+        problem = _shape_problem(data) or _problem_text(exc)
     raise CLIError(
         f"spec file {name}: not an audience create body: {problem} "
         "(expected the API's camelCase body: name, fields, sourceSpec, ...)"
     )
 
 
+# What the converter raises on data of the wrong shape (it reports no path of its own).
+_STRUCTURE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def _problem_text(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return f"missing key {exc.args[0]!r}"
+    return str(exc) or type(exc).__name__
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    """Where in the body the shape is wrong, found by reading its parts one by one."""
+    parts: list[tuple[str, Any, type]] = []
+    fields = data.get("fields")
+    if isinstance(fields, list):
+        parts += [(f"fields[{i}]", f, AudienceField) for i, f in enumerate(fields)]
+    nested: tuple[tuple[str, type], ...] = (("sourceSpec", SourceSpec), ("encryption", Encryption))
+    parts += [(key, data[key], model) for key, model in nested if key in data]
+    for where, value, cls in parts:
+        if not isinstance(value, dict):
+            return f"{where}: expected an object, got {_kind(value)}"
+        try:
+            structure(value, cls)
+        except (*_STRUCTURE_ERRORS, cattrs.BaseValidationError) as exc:
+            return f"{where}: {_problem_text(exc)}"
+    for attribute in attrs.fields(AudienceSpec):
+        key = _wire_name(AudienceSpec, attribute.name)
+        if key not in data:
+            continue
+        try:
+            structure(data[key], attribute.type)  # type: ignore[arg-type]
+        except (*_STRUCTURE_ERRORS, cattrs.BaseValidationError) as exc:
+            return f"{key}: {_problem_text(exc)}"
+    return None
+
+
 def _kind(data: Any) -> str:
-    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(data), "a number"
-    )
+    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    return kinds.get(type(data), "null" if data is None else "a number")
 
 
 # Commands ---------------------------------------------------------------------------------

@@ -458,6 +458,41 @@ def test_status_wait_rewrites_one_line_on_a_terminal(
     assert result.err == f"\r{first}\r{second}{pad}\n"
 
 
+def test_a_failure_ends_the_live_line_before_the_error(
+    api: respx.MockRouter,
+    cli: Callable[..., Result],
+    sample: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pretend_stderr_is_a_terminal(monkeypatch)
+    api.get(OPS).respond(200, json=_operation(sample, "FAILED"))
+    result = cli("status", OPERATION_ID, "--wait")
+    assert result.code == 6
+    assert result.err.startswith(f"\roperation {OPERATION_ID}: FAILED, 0.0s, 1 poll\n")
+    assert result.err.split("\n")[1].startswith("aep-ais: OperationFailedError:")
+
+
+class InterruptingClock(FakeClock):
+    """A clock whose first sleep is interrupted, as by Ctrl-C."""
+
+    async def sleep(self, seconds: float) -> None:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_waiting_exits_130_and_ends_the_line(
+    api: respx.MockRouter,
+    capsys: pytest.CaptureFixture[str],
+    sample: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pretend_stderr_is_a_terminal(monkeypatch)
+    api.get(OPS).respond(200, json=_operation(sample, "PROCESSING"))
+    assert main(["status", OPERATION_ID, "--wait"], clock=InterruptingClock()) == 130
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (f"\roperation {OPERATION_ID}: PROCESSING, 0.0s, 1 poll\naep-ais: interrupted\n")
+
+
 def test_json_output_is_clean_while_waiting(
     api: respx.MockRouter, cli: Callable[..., Result], sample: Any
 ) -> None:

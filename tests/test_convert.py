@@ -1,0 +1,280 @@
+"""The one converter: camelCase, epoch seconds, UNSET vs null, lenient reading, round trips."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import aep_ais
+from aep_ais._convert import structure, to_epoch, unstructure
+from aep_ais._models import _RunListing, _RunRequest
+from tests.conftest import AUDIENCE_ID, RUN_ID, SAMPLES
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (datetime(2025, 6, 7, 19, 24, 8, tzinfo=UTC), 1749324248),
+        (datetime(2025, 6, 7, 21, 24, 8, tzinfo=timezone(timedelta(hours=2))), 1749324248),
+        (datetime(2025, 6, 7, 19, 24, 8), 1749324248),
+        (datetime(2025, 6, 7, 19, 24, 8, 999_999, tzinfo=UTC), 1749324248),
+        (datetime(1970, 1, 1, tzinfo=UTC), 0),
+        (1749324248, 1749324248),
+        (1749324248.9, 1749324248),
+        (0, 0),
+    ],
+)
+def test_to_epoch(value: datetime | int | float, expected: int) -> None:
+    assert to_epoch(value) == expected
+    assert type(to_epoch(value)) is int
+
+
+def test_to_epoch_refuses_a_bool() -> None:
+    with pytest.raises(TypeError):
+        to_epoch(True)
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        (1749324248, datetime(2025, 6, 7, 19, 24, 8, tzinfo=UTC)),
+        (1749324248.5, datetime(2025, 6, 7, 19, 24, 8, 500_000, tzinfo=UTC)),
+        ("1749324248", datetime(2025, 6, 7, 19, 24, 8, tzinfo=UTC)),
+        (0, datetime(1970, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_timestamps_are_read_as_aware_utc(wire: Any, expected: datetime) -> None:
+    run = structure({"runId": RUN_ID, "createdAt": wire}, aep_ais.IngestionRun)
+    assert run.created_at == expected
+    assert run.created_at is not None
+    assert run.created_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [(40, 40), ("40", 40), (" 40 ", 40), (40.0, 40), ("-5", -5), (None, None)],
+)
+def test_ttl_in_days_int_or_numeric_string(wire: Any, expected: int | None) -> None:
+    audience = structure({"audienceId": AUDIENCE_ID, "ttlInDays": wire}, aep_ais.ExternalAudience)
+    assert audience.ttl_in_days == expected
+
+
+@pytest.mark.parametrize("wire", [40.5, "forty", "4x", "", True, [40], {"days": 40}])
+def test_ttl_in_days_that_is_not_a_whole_number_is_refused(wire: Any) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        structure({"audienceId": AUDIENCE_ID, "ttlInDays": wire}, aep_ais.ExternalAudience)
+
+
+@pytest.mark.parametrize("wrapped", [True, False], ids=["params", "flat"])
+def test_source_spec_with_or_without_params(wrapped: bool) -> None:
+    flat = {
+        "path": "a/b.csv",
+        "type": "folder",
+        "sourceType": "Cloud Storage",
+        "cloudType": "S3",
+        "baseConnectionId": "c-1",
+        "futureKey": 1,
+    }
+    wire = {"params": flat} if wrapped else flat
+    assert structure(wire, aep_ais.SourceSpec) == aep_ais.SourceSpec(
+        path="a/b.csv",
+        type="folder",
+        source_type="Cloud Storage",
+        cloud_type="S3",
+        base_connection_id="c-1",
+    )
+
+
+def test_source_spec_is_always_sent_wrapped_in_params() -> None:
+    assert unstructure(aep_ais.SourceSpec(path="a/b.csv")) == {
+        "params": {"path": "a/b.csv", "type": "file"}
+    }
+
+
+def test_encryption_reads_both_spellings_of_the_signature_key() -> None:
+    for key in ("signVerificationKeyId", "signVerificationId"):
+        enc = structure({"publicKeyId": "pk", key: "sk"}, aep_ais.Encryption)
+        assert enc == aep_ais.Encryption(public_key_id="pk", sign_verification_key_id="sk")
+    assert unstructure(aep_ais.Encryption(public_key_id="pk", sign_verification_key_id="sk")) == {
+        "publicKeyId": "pk",
+        "signVerificationKeyId": "sk",
+    }
+
+
+def test_unknown_keys_are_ignored_everywhere() -> None:
+    body = SAMPLES["run"] | {"newTopLevel": {"a": 1}}
+    body["details"] = [d | {"extra": [1]} for d in body["details"]]
+    run = structure(body, aep_ais.IngestionRun)
+    assert run.run_id == RUN_ID
+    assert len(run.details) == 2
+
+
+def test_statuses_known_become_enum_members_unknown_stay_strings() -> None:
+    op = structure({"operationId": "o", "status": "PROCESSING"}, aep_ais.Operation)
+    assert op.status is aep_ais.OperationStatus.PROCESSING
+    op = structure({"operationId": "o", "status": "ARCHIVED"}, aep_ais.Operation)
+    assert op.status == "ARCHIVED"
+    assert not isinstance(op.status, aep_ais.OperationStatus)
+    assert op.done is False
+    run = structure({"runId": "r", "status": "QUEUED"}, aep_ais.IngestionRun)
+    assert run.status is aep_ais.RunStatus.QUEUED
+    assert run.done is False
+    run = structure({"runId": "r", "status": "success"}, aep_ais.IngestionRun)
+    assert run.status == "success"
+    assert run.done is False
+
+
+def test_operation_details_and_page_renames() -> None:
+    op = structure(SAMPLES["operation"], aep_ais.Operation)
+    assert op.details is not None
+    assert unstructure(op)["operationDetails"]["name"] == "Sample external audience"
+    listing = structure({"runs": [], "_page": SAMPLES["page"]}, _RunListing)
+    assert listing.page == aep_ais.Page(limit=20, count=2, total_count=2)
+    assert unstructure(listing) == {"runs": [], "_page": {"limit": 20, "count": 2, "totalCount": 2}}
+
+
+def test_missing_lists_default_to_empty() -> None:
+    audience = structure({"audienceId": AUDIENCE_ID}, aep_ais.ExternalAudience)
+    assert (audience.fields, audience.labels, audience.tags) == ([], [], [])
+    assert structure({"runId": RUN_ID}, aep_ais.IngestionRun).details == []
+
+
+def test_update_sends_only_what_is_set_and_null_to_clear() -> None:
+    assert unstructure(aep_ais.AudienceUpdate()) == {}
+    assert unstructure(aep_ais.AudienceUpdate(description=None)) == {"description": None}
+    assert unstructure(
+        aep_ais.AudienceUpdate(
+            ttl_in_days=7, fields=[aep_ais.AudienceField(name="a", labels=["core/C1"])]
+        )
+    ) == {"ttlInDays": 7, "fields": [{"name": "a", "labels": ["core/C1"]}]}
+
+
+def test_run_request_sends_epoch_seconds_and_omits_an_unset_end() -> None:
+    start = datetime(2025, 6, 7, 19, 24, 8, tzinfo=UTC)
+    assert unstructure(_RunRequest(data_filter_start_time=start)) == {
+        "dataFilterStartTime": 1749324248
+    }
+    assert unstructure(
+        _RunRequest(data_filter_start_time=start, data_filter_end_time=start + timedelta(days=1))
+    ) == {"dataFilterStartTime": 1749324248, "dataFilterEndTime": 1749410648}
+
+
+def test_spec_defaults_always_sent() -> None:
+    spec = aep_ais.AudienceSpec(name="n", fields=[], source_spec=aep_ais.SourceSpec(path="p.csv"))
+    assert spec.origin_name == "CUSTOM_UPLOAD"
+    assert spec.audience_type == "people"
+    wire = unstructure(spec)
+    assert wire["originName"] == "CUSTOM_UPLOAD"
+    assert wire["audienceType"] == "people"
+    assert "description" not in wire
+    assert "ttlInDays" not in wire
+
+
+def test_unset_is_a_falsy_singleton() -> None:
+    assert not aep_ais.UNSET
+    assert repr(aep_ais.UNSET) == "UNSET"
+    assert aep_ais.AudienceUpdate().description is aep_ais.UNSET
+
+
+def test_run_list_is_a_list_with_a_page() -> None:
+    run = aep_ais.IngestionRun(run_id=RUN_ID)
+    page = aep_ais.Page(limit=1, count=1, total_count=5)
+    runs = aep_ais.RunList([run], page)
+    assert runs == [run]
+    assert runs.page is page
+    assert aep_ais.RunList([]).page is None
+
+
+# Round trips ------------------------------------------------------------------------
+
+_words = st.text(min_size=1, max_size=12)
+_maybe = st.one_of(st.just(aep_ais.UNSET), _words)
+_labels = st.one_of(st.just(aep_ais.UNSET), st.lists(_words, max_size=3))
+
+_fields = st.builds(
+    aep_ais.AudienceField,
+    name=_words,
+    type=st.one_of(
+        st.just(aep_ais.UNSET),
+        st.sampled_from(["string", "number", "long", "integer", "date", "datetime", "boolean"]),
+    ),
+    identity_ns=_maybe,
+    labels=_labels,
+)
+_sources = st.builds(
+    aep_ais.SourceSpec,
+    path=_words,
+    type=st.sampled_from(["file", "folder"]),
+    source_type=_maybe,
+    cloud_type=st.one_of(st.just(aep_ais.UNSET), st.sampled_from(["S3", "DLZ", "GCS", "Azure"])),
+    base_connection_id=_maybe,
+)
+_specs = st.builds(
+    aep_ais.AudienceSpec,
+    name=_words,
+    fields=st.lists(_fields, max_size=5),
+    source_spec=_sources,
+    description=_maybe,
+    custom_audience_id=_maybe,
+    ttl_in_days=st.one_of(st.just(aep_ais.UNSET), st.integers(1, 90)),
+    labels=_labels,
+    tags=_labels,
+    namespace=_maybe,
+    encryption=st.one_of(
+        st.just(aep_ais.UNSET),
+        st.builds(aep_ais.Encryption, public_key_id=_words, sign_verification_key_id=_maybe),
+    ),
+    audience_type=_words,
+    origin_name=_words,
+)
+
+
+@given(_specs)
+def test_audience_spec_round_trips(spec: aep_ais.AudienceSpec) -> None:
+    wire = unstructure(spec)
+    assert "originName" in wire
+    assert all(value is not aep_ais.UNSET for value in wire.values())
+    assert structure(wire, aep_ais.AudienceSpec) == spec
+
+
+@given(_specs)
+def test_audience_spec_round_trips_through_a_flat_source_and_string_ttl(
+    spec: aep_ais.AudienceSpec,
+) -> None:
+    # The shapes the platform answers with must read back to the same spec.
+    wire = unstructure(spec)
+    wire["sourceSpec"] = wire["sourceSpec"]["params"]
+    if "ttlInDays" in wire:
+        wire["ttlInDays"] = str(wire["ttlInDays"])
+    assert structure(wire, aep_ais.AudienceSpec) == spec
+
+
+_stamps = st.integers(min_value=0, max_value=4_102_444_800).map(
+    lambda s: datetime.fromtimestamp(s, tz=UTC)
+)
+
+
+@given(
+    st.builds(
+        aep_ais.IngestionRun,
+        run_id=_words,
+        audience_id=st.one_of(st.none(), _words),
+        status=st.one_of(st.none(), st.sampled_from(list(aep_ais.RunStatus)), _words),
+        differential_ingestion=st.one_of(st.none(), st.booleans()),
+        data_filter_start_time=st.one_of(st.none(), _stamps),
+        data_filter_end_time=st.one_of(st.none(), _stamps),
+        created_at=st.one_of(st.none(), _stamps),
+        details=st.lists(
+            st.builds(aep_ais.StageStatus, stage=_words, status=st.one_of(st.none(), _words))
+        ),
+    )
+)
+def test_ingestion_run_round_trips(run: aep_ais.IngestionRun) -> None:
+    wire = unstructure(run)
+    if run.created_at is not None:
+        assert wire["createdAt"] == int(run.created_at.timestamp())
+    assert structure(wire, aep_ais.IngestionRun) == run

@@ -64,6 +64,7 @@ class SystemClock:
         return "SystemClock()"
 
 
+Clock.__module__ = "aep_ais"
 SystemClock.__module__ = "aep_ais"
 
 

@@ -5,6 +5,7 @@ from ._emulator import Emulator
 from ._faults import Fault, FaultPlan
 from ._records import AudienceRecord, OperationRecord, RunRecord
 from ._server import running_server, serve
+from ._tokens import TokenRecord
 
 __all__ = [
     "AudienceRecord",
@@ -14,6 +15,7 @@ __all__ = [
     "FaultPlan",
     "OperationRecord",
     "RunRecord",
+    "TokenRecord",
     "running_server",
     "serve",
 ]

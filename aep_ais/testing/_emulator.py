@@ -24,7 +24,7 @@ from ._records import AudienceRecord, OperationRecord, RunRecord
 from ._routes import Route, match, strip_prefix
 from ._rules import check_create, check_list_query, check_patch, check_run_body
 from ._state import Store
-from ._tokens import TokenIssuer
+from ._tokens import TokenIssuer, TokenRecord
 from ._wire import BAD_REQUEST, Problem, Reply, ais_error, gateway_error, json_reply
 
 __all__ = ["Emulator"]
@@ -188,6 +188,11 @@ class Emulator:
     def faults_injected(self) -> Counter[str]:
         """Faults dealt so far, by label (`"429"`, `"500-before"`, `"drop-after"`, ...)."""
         return self.faults.injected
+
+    @property
+    def tokens(self) -> Mapping[str, TokenRecord]:
+        """Tokens issued (and revoked), by token, in issue order (read-only)."""
+        return MappingProxyType(self._tokens.tokens)
 
     @property
     def tokens_issued(self) -> int:

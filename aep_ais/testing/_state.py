@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -51,8 +51,12 @@ class Store:
         self.runs: dict[str, RunRecord] = {}
         self.create_attempts: Counter[str] = Counter()
         self.start_attempts: Counter[str] = Counter()
+        # Indexes, so a soak of thousands of audiences stays linear.
+        self._unsettled: list[OperationRecord] = []
+        self._claims: dict[tuple[Scope, str], str] = {}  # name or custom id -> operation
+        self._runs_of: dict[str, list[RunRecord]] = {}
         # Run start times per scope, kept when an audience is deleted: they still count.
-        self._run_starts: dict[Scope, list[float]] = {}
+        self._run_starts: dict[Scope, deque[float]] = {}
         self._seq = 0
 
     def new_id(self) -> str:
@@ -65,11 +69,15 @@ class Store:
     def settle(self) -> None:
         """Turn operations that have succeeded into audiences."""
         now = self.clock.now()
-        for op in self.operations.values():
-            if op.settled or op.status(now) == "PROCESSING":
+        still = []
+        for op in self._unsettled:
+            if op.status(now) == "PROCESSING":
+                still.append(op)
                 continue
             op.settled = True
-            if op.status(now) == "SUCCESS":
+            if op.status(now) == "FAILED":
+                self._release(op.scope, op.details)
+            else:
                 done = int(op.created_at + self.operation_time)
                 self.audiences[op.audience_id] = AudienceRecord(
                     audience_id=op.audience_id,
@@ -81,6 +89,18 @@ class Store:
                     updated_by=op.created_by,
                     expires_at=done + op.details["ttlInDays"] * DAY,
                 )
+        self._unsettled = still
+
+    @staticmethod
+    def _claim_keys(details: dict[str, Any]) -> list[tuple[str, str]]:
+        keys = [("name", f"name:{details['name']}")]
+        if "customAudienceId" in details:
+            keys.append(("customAudienceId", f"id:{details['customAudienceId']}"))
+        return keys
+
+    def _release(self, scope: Scope, details: dict[str, Any]) -> None:
+        for _, key in self._claim_keys(details):
+            self._claims.pop((scope, key), None)
 
     def _path_known(self, source: dict[str, Any]) -> bool:
         if self.known_paths is None:
@@ -103,18 +123,11 @@ class Store:
         """Accept a create request; 409 for a name or custom id taken in the scope."""
         self.create_attempts[details["name"]] += 1
         now = self.clock.now()
-        taken = [a.details for a in self.audiences.values() if a.scope == scope]
-        taken += [
-            op.details
-            for op in self.operations.values()
-            if op.scope == scope and op.status(now) == "PROCESSING"
-        ]
-        for other in taken:
-            if other["name"] == details["name"]:
-                raise Problem(DUPLICATE, f"an audience named {details['name']!r} exists already")
-            cid = details.get("customAudienceId")
-            if cid is not None and other.get("customAudienceId") == cid:
-                raise Problem(DUPLICATE, f"an audience with customAudienceId {cid!r} exists")
+        # A name (or custom id) is taken by a live audience or one still being created.
+        for what, key in self._claim_keys(details):
+            if (scope, key) in self._claims:
+                value = key.partition(":")[2]
+                raise Problem(DUPLICATE, f"an audience with {what} {value!r} exists already")
         op = OperationRecord(
             operation_id=self.new_id(),
             scope=scope,
@@ -126,6 +139,9 @@ class Store:
             ends_failed=not self._path_known(details["sourceSpec"]["params"]),
         )
         self.operations[op.operation_id] = op
+        self._unsettled.append(op)
+        for _, key in self._claim_keys(details):
+            self._claims[(scope, key)] = op.operation_id
         return {"operationId": op.operation_id, "operationDetails": op.details}
 
     def get_operation(self, scope: Scope, operation_id: str) -> dict[str, Any]:
@@ -171,7 +187,9 @@ class Store:
         return audience.wire()
 
     def delete(self, scope: Scope, audience_id: str) -> None:
-        del self.audiences[self._audience(scope, audience_id).audience_id]
+        audience = self._audience(scope, audience_id)
+        del self.audiences[audience_id]
+        self._release(scope, audience.details)
 
     def extend_ttl(self, scope: Scope, audience_id: str) -> dict[str, Any]:
         """Push expiry back by the audience's own TTL."""
@@ -187,7 +205,7 @@ class Store:
         audience = self._audience(scope, audience_id)
         self.start_attempts[audience_id] += 1
         now = self.clock.now()
-        mine = [r for r in self.runs.values() if r.audience_id == audience_id]
+        mine = self._runs_of.setdefault(audience_id, [])
         active = [r for r in mine if r.active(now)]
         if active:
             raise Problem(
@@ -195,7 +213,9 @@ class Store:
                 f"an ingestion run ({active[0].run_id}) is already in progress for audience "
                 f"{audience_id}; start a new one when it has finished",
             )
-        starts = [t for t in self._run_starts.get(scope, []) if t > now - DAY]
+        starts = self._run_starts.setdefault(scope, deque())
+        while starts and starts[0] <= now - DAY:
+            starts.popleft()
         if self.guardrails:
             if len(starts) >= SANDBOX_RUNS_PER_DAY:
                 raise Problem(
@@ -207,7 +227,7 @@ class Store:
                     UNPROCESSABLE,
                     f"guardrail: at most {AUDIENCE_RUNS_PER_DAY} ingestion runs a day per audience",
                 )
-        self._run_starts[scope] = [*starts, now]
+        starts.append(now)
         created = self._epoch()
         self._seq += 1
         run = RunRecord(
@@ -228,6 +248,7 @@ class Store:
             seq=self._seq,
         )
         self.runs[run.run_id] = run
+        mine.append(run)
         # The documented start answer carries neither status nor stages.
         return run.wire(now, status=False, details=False)
 
@@ -244,7 +265,7 @@ class Store:
         """A page of runs as `{"runs": [...], "_page": {...}}`."""
         audience = self._audience(scope, audience_id)
         now = self.clock.now()
-        runs = [r for r in self.runs.values() if r.audience_id == audience_id]
+        runs = list(self._runs_of.get(audience_id, []))
         for r in runs:
             r.audience_name = audience.name
         key = sort_by.lstrip("-")

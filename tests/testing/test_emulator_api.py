@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -411,3 +412,29 @@ async def test_every_answer_is_logged_with_a_request_id(
         ("POST", "/external-audience/", 202),
         ("GET", "/external-audience/operations/nope", 404),
     ]
+
+
+async def test_a_failed_creation_frees_its_name(clock: FakeClock) -> None:
+    emu = Emulator(clock=clock, known_paths=set())
+    async with httpx.AsyncClient(transport=emu.transport(), base_url=BASE, headers=HEADERS) as http:
+        assert (await http.post("/external-audience/", json=create_body())).status_code == 202
+        assert (await http.post("/external-audience/", json=create_body())).status_code == 409
+        clock.advance(2)
+        assert (await http.post("/external-audience/", json=create_body())).status_code == 202
+    assert [op.status(clock.now()) for op in emu.operations.values()] == ["FAILED", "PROCESSING"]
+
+
+async def test_with_no_clock_it_runs_on_real_time() -> None:
+    emu = Emulator(operation_time=0.0)
+    async with httpx.AsyncClient(transport=emu.transport(), base_url=BASE, headers=HEADERS) as http:
+        created = await http.post("/external-audience/", json=create_body())
+        op = await http.get(f"/external-audience/operations/{created.json()['operationId']}")
+    assert op.json()["status"] == "SUCCESS"
+    assert abs(op.json()["createdAt"] - time.time()) < 60
+
+
+def test_state_views_are_read_only(emu: Emulator) -> None:
+    with pytest.raises(TypeError):
+        emu.audiences["x"] = emu.audiences.get("y")  # type: ignore[index]
+    with pytest.raises(TypeError):
+        del emu.operations["x"]  # type: ignore[attr-defined]

@@ -118,7 +118,13 @@ async def test_the_sdk_life_cycle_over_a_real_socket(emu: Emulator, clock: FakeC
         async with make_client(
             emu, clock, transport=None, base_url=f"{base_url}/data/core/ais"
         ) as ais:
-            assert [op.operation_id for op in [await ais.get_operation(next(iter(emu.operations)))]]
+            op = await ais.get_operation(next(iter(emu.operations)))
+        assert op.status == aep_ais.OperationStatus.SUCCESS
+        assert emu.request_log[-1] == (
+            "GET",
+            f"/external-audience/operations/{op.operation_id}",
+            200,
+        )
 
 
 async def test_a_dropped_connection_over_a_socket_is_a_connection_error(
@@ -222,7 +228,7 @@ async def test_oauth_tokens_from_the_emulator_with_a_refresh_after_revocation(
         op = await ais.create_audience(spec())
         await ais.get_operation(op.operation_id)
         assert emu.tokens_issued == 1
-        emu.revoke(next(iter(emu._tokens.tokens)))
+        emu.revoke(next(iter(emu.tokens)))
         await ais.get_operation(op.operation_id)
         assert emu.tokens_issued == 2
     statuses = Counter(status for _, _, status in emu.request_log)

@@ -548,3 +548,65 @@ def test_the_poll_schedule_stays_within_its_bounds(
             assert math.isclose(clock.now(), timeout, abs_tol=1e-9)
     else:
         assert not did_time_out
+
+
+# End to end, on the emulator, under both backends ------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_full_life_cycle_with_the_waiting_helpers_on_the_emulator(backend: str) -> None:
+    from aep_ais.testing import Emulator
+    from tests.conftest import spec
+
+    async def main() -> None:
+        clock = FakeClock(fixed_random=0.5)
+        emu = Emulator(clock=clock, operation_time=3.0, run_time=6.0)
+        # Transient faults on the first polls: the waits ride through them.
+        emu.faults.script("GET /external-audience/operations/x", [503, "drop", 429])
+        client = aep_ais.AISClient(
+            org_id="0123456789ABCDEF01234567@AdobeOrg",
+            auth=aep_ais.StaticToken("static-token"),
+            api_key="my-api-key",
+            clock=clock,
+            transport=emu.transport(),
+        )
+        async with client as ais:
+            created = await ais.create_many(
+                [spec(name=f"Life cycle {i}") for i in range(3)], concurrency=2
+            )
+            assert all(r.ok for r in created), [r.error for r in created]
+            ids = [r.value.audience_id for r in created if r.value and r.value.audience_id]
+            assert len(ids) == 3 and set(ids) <= set(emu.audiences)
+
+            # The same audience twice: the guard runs them one after the other.
+            ran = await ais.run_many(
+                [ids[0], ids[1], ids[0]], data_filter_start_time=1_700_000_000, concurrency=3
+            )
+            assert [r.value.status for r in ran if r.value] == ["SUCCESS"] * 3
+            assert emu.start_attempts[ids[0]] == 2  # never refused: no start while active
+            assert all(status != 409 for _, _, status in emu.request_log)
+
+            # Someone else's run is active: attach to it rather than start another.
+            theirs = await ais.start_run(ids[1], data_filter_start_time=1_700_000_000)
+            attached = await ais.run_and_wait(
+                ids[1], data_filter_start_time=1_700_000_000, if_active="attach"
+            )
+            assert attached.run_id == theirs.run_id
+            assert attached.status == "SUCCESS"
+
+            # A wait that times out is resumed from its IDs alone.
+            started = await ais.start_run(ids[2], data_filter_start_time=1_700_000_000)
+            with pytest.raises(aep_ais.WaitTimeoutError) as caught:
+                await ais.wait_for_run(ids[2], started.run_id, poll=aep_ais.PollPolicy(timeout=2.0))
+            error = caught.value
+            assert error.last_status is not None and error.last_status != "SUCCESS"
+            assert (error.audience_id, error.run_id) == (ids[2], started.run_id)
+            assert error.run_id is not None and error.audience_id is not None
+            resumed = await ais.wait_for_run(error.audience_id, error.run_id)
+            assert resumed.status == "SUCCESS"
+            assert [s.status for s in resumed.details] == ["SUCCESS", "SUCCESS"]
+            assert len(ais._run_guard) == 0
+        assert emu.faults_injected == {"503-before": 1, "drop-before": 1, "429": 1}
+        assert len(emu.runs) == 5
+
+    anyio.run(main, backend=backend)

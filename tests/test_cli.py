@@ -79,8 +79,9 @@ def cli(capsys: pytest.CaptureFixture[str], clock: FakeClock) -> Callable[..., R
 
 def pretend_stderr_is_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the captured stderr claim to be a terminal (call it inside the test body:
-    capsys swaps its streams between fixture setup and the test)."""
+    capsys swaps its streams between fixture setup and the test), 120 columns wide."""
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "120")
 
 
 @pytest.fixture
@@ -456,6 +457,20 @@ def test_status_wait_rewrites_one_line_on_a_terminal(
     # The second line is shorter: spaces cover what is left of the first one.
     pad = " " * (len(first) - len(second))
     assert result.err == f"\r{first}\r{second}{pad}\n"
+
+
+def test_the_live_line_is_cut_to_the_terminal_width(
+    api: respx.MockRouter,
+    cli: Callable[..., Result],
+    sample: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pretend_stderr_is_a_terminal(monkeypatch)
+    monkeypatch.setenv("COLUMNS", "46")
+    api.get(RUN).respond(200, json=sample("run"))
+    result = cli("run-status", AUDIENCE_ID, RUN_ID, "--wait")
+    assert result.code == 0
+    assert result.err == f"\rrun {RUN_ID}: SU…\n"  # 45 characters
 
 
 def test_a_failure_ends_the_live_line_before_the_error(

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TextIO
 
+from .._auth import OAuthServerToServer
 from .._client import AISClient
 from .._policies import Clock, PollPolicy
 from .errors import EXIT_OTHER, CLIError
@@ -24,22 +25,18 @@ async def emulated_client(
     clock: Clock,
     *,
     poll: PollPolicy | None = None,
-    emulator_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[AISClient]:
     """A client wired to a fresh in-process emulator that shares its clock.
 
     The emulator lives as long as the client, so nothing survives the command.
     """
-    from .._auth import OAuthServerToServer
+    # Imported here: commands that talk to Adobe never load the emulator.
     from ..testing import Emulator
 
-    options = {**FAST, **(emulator_options or {})}
-    emulator = Emulator(clock=clock, **options)
+    emulator = Emulator(clock=clock, **FAST)
     auth = OAuthServerToServer(
-        client_id=overrides.pop("client_id", emulator.client_id),
-        client_secret=emulator.client_secret,
-        token_url=emulator.token_url,
+        emulator.client_id, emulator.client_secret, token_url=emulator.token_url
     )
     kwargs: dict[str, Any] = {"org_id": EMULATOR_ORG_ID, "sandbox": "prod", **overrides}
     async with AISClient(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import shutil
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -189,6 +190,8 @@ class StatusLine:
         self.clock = clock
         self.what = what
         self.live = live
+        # A live line must fit the terminal: a wrapped line cannot be rewritten in place.
+        self.columns = shutil.get_terminal_size().columns - 1 if live else 0
         self.polls = 0
         self.started = clock.now()
         self._width = 0
@@ -199,6 +202,8 @@ class StatusLine:
         polls = "poll" if self.polls == 1 else "polls"
         line = f"{self.what}: {_status_of(state)}, {elapsed:.1f}s, {self.polls} {polls}"
         if self.live:
+            if len(line) > self.columns:
+                line = line[: max(0, self.columns - 1)] + "…"
             # Pad over the rest of a longer previous line instead of relying on ANSI codes.
             pad = max(0, self._width - len(line))
             self.stream.write("\r" + line + " " * pad)

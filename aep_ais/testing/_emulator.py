@@ -42,7 +42,14 @@ def _json_body(body: bytes, headers: Mapping[str, str]) -> Any:
         raise Problem(BAD_REQUEST, "the request body is not valid JSON") from None
 
 
-def _fault_reply(fault: Fault, plan: FaultPlan, request_id: str) -> Reply:
+_HTML_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
+
+
+def _fault_reply(fault: Fault, plan: FaultPlan, request_id: str, handled: Reply | None) -> Reply:
+    if fault.kind == "truncated" and handled is not None:
+        return Reply(handled.status, handled.body[: len(handled.body) // 2], handled.headers)
+    if fault.kind == "html":
+        return Reply(502, _HTML_PAGE, [("content-type", "text/html")])
     if fault.kind == "429":
         retry = plan.retry_after
         text = str(int(retry)) if float(retry).is_integer() else str(retry)
@@ -223,7 +230,7 @@ class Emulator:
             status = 405 if exists else 404
             reply = gateway_error(status, f"{status}050", "no such endpoint or method")
         elif fault is not None and fault.when == "before" and fault.kind != "slow":
-            reply = self._drop(fault) or _fault_reply(fault, self.faults, request_id)
+            reply = self._drop(fault) or _fault_reply(fault, self.faults, request_id, None)
         else:
             if fault is not None and fault.when == "before":
                 await self.clock.sleep(self.faults.slow_seconds)
@@ -233,7 +240,7 @@ class Emulator:
                 if fault.kind == "slow":
                     await self.clock.sleep(self.faults.slow_seconds)
                 else:
-                    reply = self._drop(fault) or _fault_reply(fault, self.faults, request_id)
+                    reply = self._drop(fault) or _fault_reply(fault, self.faults, request_id, reply)
         reply.headers.append(("x-request-id", request_id))
         with self._lock:
             self.request_log.append((method, strip_prefix(path), 0 if reply.drop else reply.status))

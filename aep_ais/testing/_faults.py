@@ -16,7 +16,7 @@ from ._routes import canonical_key
 
 __all__ = ["DEFAULT_KINDS", "Fault", "FaultPlan"]
 
-_KINDS = frozenset({"429", "500", "502", "503", "504", "drop", "slow"})
+_KINDS = frozenset({"429", "500", "502", "503", "504", "drop", "slow", "html", "truncated"})
 DEFAULT_KINDS: tuple[int | str, ...] = (429, 500, 502, 503, "drop")
 
 
@@ -38,15 +38,21 @@ class Fault:
         """Read `429`, `"500"`, `"500-after"`, `"drop-before"`, `"slow"` and so on.
 
         A bare kind hits before the request is handled. A 429 always does: it promises
-        the server did not act, which clients rely on to retry safely.
+        the server did not act, which clients rely on to retry safely. `"html"` is a
+        proxy's HTML 502 page; `"truncated"` is the real answer with its body cut in
+        half, so it always comes after the server acted.
         """
         text = str(spec).strip().lower()
         kind, _, when = text.partition("-")
-        when = when or "before"
+        when = when or ("after" if kind == "truncated" else "before")
         if kind not in _KINDS or when not in ("before", "after"):
-            raise ValueError(f"unknown fault {spec!r}: use a status, 'drop' or 'slow', -after")
+            raise ValueError(
+                f"unknown fault {spec!r}: a status, drop, slow, html or truncated, then -after"
+            )
         if kind == "429" and when == "after":
             raise ValueError("a 429 means the server did not act: '429-after' is not a fault")
+        if kind == "truncated" and when == "before":
+            raise ValueError("a truncated answer needs an answer: use 'truncated' (after)")
         return cls(kind, when)
 
 

@@ -164,6 +164,8 @@ async def test_waiting_helpers_drive_a_full_cycle(
         (["500-after"], aep_ais.InternalServerError, 1, 1),
         (["drop-after"], aep_ais.APIConnectionError, 1, 1),
         ([503, 429], aep_ais.ServiceUnavailableError, 1, 0),
+        (["html"], aep_ais.BadGatewayError, 1, 0),
+        (["truncated"], aep_ais.MalformedResponseError, 1, 1),
     ],
 )
 async def test_a_create_is_never_sent_twice_after_the_server_may_have_acted(

@@ -31,13 +31,15 @@ def client(emu: Emulator) -> httpx.AsyncClient:
         ("drop-after", "drop-after"),
         ("SLOW-after", "slow-after"),
         (504, "504-before"),
+        ("html", "html-before"),
+        ("truncated", "truncated-after"),
     ],
 )
 def test_fault_specs_parse(spec: int | str, label: str) -> None:
     assert Fault.parse(spec).label == label
 
 
-@pytest.mark.parametrize("spec", [418, "teapot", "500-during", "429-after"])
+@pytest.mark.parametrize("spec", [418, "teapot", "500-during", "429-after", "truncated-before"])
 def test_bad_fault_specs_are_refused(spec: int | str) -> None:
     with pytest.raises(ValueError):
         Fault.parse(spec)
@@ -179,3 +181,17 @@ async def test_the_same_seeds_give_the_same_session() -> None:
     assert first == await _session(seed=3, fault_seed=9)
     assert first[0] != (await _session(seed=3, fault_seed=10))[0]
     assert first[1] != (await _session(seed=4, fault_seed=9))[1]
+
+
+async def test_html_pages_and_truncated_answers(clock: FakeClock) -> None:
+    emu = Emulator(clock=clock, faults=FaultPlan().script(CREATE, ["html", "truncated"]))
+    async with client(emu) as http:
+        page = await http.post("/external-audience/", json=create_body(name="a"))
+        cut = await http.post("/external-audience/", json=create_body(name="b"))
+    assert (page.status_code, page.headers["content-type"]) == (502, "text/html")
+    assert page.text.startswith("<html>")
+    assert cut.status_code == 202
+    with pytest.raises(ValueError):
+        cut.json()
+    assert cut.text.startswith('{"operationId":')
+    assert [op.name for op in emu.operations.values()] == ["b"]

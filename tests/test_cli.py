@@ -549,7 +549,7 @@ def test_failed_run_exits_6_and_still_prints_its_last_state(
     assert result.code == 6
     assert result.json == failed
     lines = result.err.splitlines()
-    assert lines[0].startswith(f"run {RUN_ID}: FAILED (DATASET_INGEST SUCCESS")
+    assert lines[0] == f"run {RUN_ID}: FAILED, 0.0s, 1 poll [DATASET SUCCESS, PROFILE_STORE FAILED]"
     assert lines[1] == (
         f"aep-ais: RunFailedError: run {RUN_ID} of audience {AUDIENCE_ID} failed "
         "(DATASET_INGEST=SUCCESS, PROFILE_STORE_INGEST=FAILED)"
@@ -905,7 +905,10 @@ def test_run_wait_if_active_attach_reports_the_active_run(
     result = cli("run", AUDIENCE_ID, "--since", "0", "--wait", "--if-active", "attach", "--json")
     assert result.code == 0, result.err
     assert result.json == sample("run")
-    assert "SUCCESS (DATASET_INGEST SUCCESS, PROFILE_STORE_INGEST SUCCESS)" in result.err
+    assert result.err == (
+        f"run of audience {AUDIENCE_ID}: SUCCESS, 0.0s, 1 poll "
+        "[DATASET SUCCESS, PROFILE_STORE SUCCESS]\n"
+    )
 
 
 def test_demo_runs_the_whole_life_cycle(
@@ -937,7 +940,7 @@ def test_demo_runs_the_whole_life_cycle(
     assert progress[0] == "  creating: PROCESSING, 0.2s, 1 poll"
     assert progress[3] == "  creating: SUCCESS, 1.0s, 4 polls"
     assert progress[-1] == (
-        "  ingesting: SUCCESS (DATASET_INGEST SUCCESS, PROFILE_STORE_INGEST SUCCESS), 1.5s, 6 polls"
+        "  ingesting: SUCCESS, 1.5s, 6 polls [DATASET SUCCESS, PROFILE_STORE SUCCESS]"
     )
 
 

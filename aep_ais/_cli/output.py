@@ -169,13 +169,15 @@ class Printer:
         print(text, file=self.stdout, flush=True)
 
 
-def _status_of(state: Any) -> str:
+def _status_of(state: Any) -> tuple[str, str]:
+    """The status of a polled state, and its stages in short (`DATASET SUCCESS, ...`)."""
     status = getattr(state, "status", None)
     text = _text(status) if status is not None else "unknown"
     stages = getattr(state, "details", None)
-    if isinstance(stages, list) and stages:
-        text += " (" + ", ".join(f"{s.stage} {_text(s.status)}" for s in stages) + ")"
-    return text
+    if not isinstance(stages, list) or not stages:
+        return text, ""
+    short = ", ".join(f"{s.stage.removesuffix('_INGEST')} {_text(s.status)}" for s in stages)
+    return text, f" [{short}]"
 
 
 class StatusLine:
@@ -200,7 +202,9 @@ class StatusLine:
         self.polls += 1
         elapsed = self.clock.now() - self.started
         polls = "poll" if self.polls == 1 else "polls"
-        line = f"{self.what}: {_status_of(state)}, {elapsed:.1f}s, {self.polls} {polls}"
+        status, stages = _status_of(state)
+        # Most telling first: a line cut to the terminal width loses the stages.
+        line = f"{self.what}: {status}, {elapsed:.1f}s, {self.polls} {polls}{stages}"
         if self.live:
             if len(line) > self.columns:
                 line = line[: max(0, self.columns - 1)] + "…"

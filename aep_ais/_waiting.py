@@ -16,6 +16,12 @@ Semantics every wait shares (`_poll`):
   error, if the last poll failed). Each poll's own retries are bounded by the deadline too.
 - Transient errors while polling (`APIConnectionError`, `APITimeoutError`, 429, 5xx) do
   not end the wait; other errors, cancellation included, propagate at once.
+- `on_status` sees every polled state, the final one included, before a `FAILED` state
+  raises; an error it raises ends the wait.
+
+`run_and_wait` keeps one active run per audience: within a client with the `RunGuard`
+(`_guard.py`), across processes by looking at `list_runs` before a start and again after a
+start refused with 409 or 422.
 """
 
 from __future__ import annotations
@@ -23,12 +29,10 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import anyio
 import attrs
 
 from ._errors import (
@@ -43,6 +47,7 @@ from ._errors import (
     ValidationError,
     WaitTimeoutError,
 )
+from ._guard import RunGuard
 from ._models import AudienceSpec, IngestionRun, Operation
 from ._policies import Clock, PollPolicy
 from ._validation import check_id, check_run_window
@@ -264,53 +269,7 @@ async def create_and_wait(
     )
 
 
-# The run guard --------------------------------------------------------------------------
-
-
-@attrs.define(eq=False)
-class _Slot:
-    """One audience's lock and what its holder is doing; shared by everyone queued on it."""
-
-    lock: anyio.Lock = attrs.Factory(anyio.Lock)
-    users: int = 0
-    run_id: str | None = None
-    # Runs seen to their end by holders, and the last one's final state, so that callers
-    # queued with if_active="attach" get the outcome of the run that was active.
-    finished: int = 0
-    outcome: IngestionRun | None = None
-
-
-class RunGuard:
-    """Per-audience locks of one client, created on demand and dropped when unused."""
-
-    def __init__(self) -> None:
-        self._slots: dict[str, _Slot] = {}
-
-    def __len__(self) -> int:
-        return len(self._slots)
-
-    def busy(self, audience_id: str) -> _Slot | None:
-        """The audience's slot if some call of this client holds it or waits for it."""
-        return self._slots.get(audience_id)
-
-    @asynccontextmanager
-    async def hold(self, audience_id: str) -> AsyncIterator[tuple[_Slot, int]]:
-        """Hold the audience's lock; yields the slot and its `finished` count on arrival."""
-        slot = self._slots.get(audience_id)
-        if slot is None:
-            slot = self._slots[audience_id] = _Slot()
-        slot.users += 1
-        arrived = slot.finished
-        try:
-            async with slot.lock:
-                try:
-                    yield slot, arrived
-                finally:
-                    slot.run_id = None
-        finally:
-            slot.users -= 1
-            if slot.users == 0:
-                del self._slots[audience_id]
+# run_and_wait ----------------------------------------------------------------------------
 
 
 def _newest_active(runs: list[IngestionRun], ignore: set[str]) -> IngestionRun | None:

@@ -15,7 +15,7 @@ import pytest
 import respx
 
 import aep_ais
-from aep_ais._waiting import RunGuard
+from aep_ais._guard import RunGuard
 from aep_ais.testing import FakeClock
 from tests.conftest import API_KEY, BASE_URL, ORG_ID, TOKEN
 from tests.fake_ais import FakeAIS

@@ -1,0 +1,64 @@
+"""The run guard: one lock per audience within a client, created on demand, dropped unused.
+
+`run_and_wait` holds an audience's lock from its look for an active run to the end of its
+wait. Locks are reference-counted, so a client that has touched 100,000 audiences keeps
+only the locks somebody holds or waits for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import attrs
+
+from ._models import IngestionRun
+
+__all__ = ["RunGuard"]
+
+
+@attrs.define(eq=False)
+class _Slot:
+    """One audience's lock and what its holder is doing; shared by everyone queued on it."""
+
+    lock: anyio.Lock = attrs.Factory(anyio.Lock)
+    users: int = 0
+    run_id: str | None = None
+    # Runs seen to their end by holders, and the last one's final state, so that callers
+    # queued with if_active="attach" get the outcome of the run that was active.
+    finished: int = 0
+    outcome: IngestionRun | None = None
+
+
+class RunGuard:
+    """Per-audience locks of one client, created on demand and dropped when unused."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, _Slot] = {}
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def busy(self, audience_id: str) -> _Slot | None:
+        """The audience's slot if some call of this client holds it or waits for it."""
+        return self._slots.get(audience_id)
+
+    @asynccontextmanager
+    async def hold(self, audience_id: str) -> AsyncIterator[tuple[_Slot, int]]:
+        """Hold the audience's lock; yields the slot and its `finished` count on arrival."""
+        slot = self._slots.get(audience_id)
+        if slot is None:
+            slot = self._slots[audience_id] = _Slot()
+        slot.users += 1
+        arrived = slot.finished
+        try:
+            async with slot.lock:
+                try:
+                    yield slot, arrived
+                finally:
+                    slot.run_id = None
+        finally:
+            slot.users -= 1
+            if slot.users == 0:
+                del self._slots[audience_id]

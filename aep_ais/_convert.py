@@ -127,8 +127,31 @@ def _equals(expected: Any) -> Any:
     return predicate
 
 
+# Values that cattrs unstructures as themselves.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(detailed_validation=False)
+    # cattrs >= 24.1 names this; older releases only have the dispatcher behind it.
+    get_hook: Any = getattr(conv, "get_structure_hook", None) or conv._structure_func.dispatch
+
+    def lazy_hook(t: Any) -> Any:
+        """The hook for `t`, looked up once (a dispatch per value is slow).
+
+        For a model it is looked up on first use: doing it while the outer hook is being
+        made could recurse through nested models.
+        """
+        if not attrs.has(t):
+            return get_hook(t)
+        found: list[Any] = []
+
+        def structure(value: Any, _: type) -> Any:
+            if not found:
+                found.append(get_hook(t))
+            return found[0](value, t)
+
+        return structure
 
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_unstructure_hook(datetime, to_epoch)
@@ -139,12 +162,13 @@ def _make_converter() -> cattrs.Converter:
 
     def list_factory(t: Any) -> Any:
         item = get_args(t)[0] if get_args(t) else Any
+        item_hook = lazy_hook(item)
 
         def structure_list(value: Any, _: type) -> list[Any]:
             # cattrs would split a string into characters, or a dict into its keys.
             if not isinstance(value, list):
                 raise TypeError(f"expected a list, got {type(value).__name__}")
-            return [conv.structure(v, item) for v in value]
+            return [item_hook(v, item) for v in value]
 
         return structure_list
 
@@ -165,9 +189,33 @@ def _make_converter() -> cattrs.Converter:
         # A key that is present is never UNSET: read it as the rest of the union.
         rest = [a for a in get_args(t) if a is not Unset]
         inner = rest[0] if len(rest) == 1 else functools.reduce(operator.or_, rest)
-        return lambda value, _: conv.structure(value, inner)
+        return lazy_hook(inner)
+
+    def unstructure_unset_union(value: Any) -> Any:
+        # What cattrs does for a union (dispatch on the value's class), minus the dispatch
+        # for the plain values that nearly every such attribute holds.
+        if value.__class__ in _PLAIN:
+            return value
+        return conv.unstructure(value)
 
     conv.register_structure_hook_factory(is_unset_union, unset_union_factory)
+    conv.register_unstructure_hook_func(is_unset_union, unstructure_unset_union)
+
+    def is_optional(t: Any) -> bool:
+        args = get_args(t)
+        return get_origin(t) in (Union, types.UnionType) and len(args) == 2 and type(None) in args
+
+    def optional_factory(t: Any) -> Any:
+        # cattrs' own hook for `X | None` looks up the hook of `X` on every value.
+        inner = next(a for a in get_args(t) if a is not type(None))
+        inner_hook = lazy_hook(inner)
+
+        def structure_optional(value: Any, _: type) -> Any:
+            return None if value is None else inner_hook(value, inner)
+
+        return structure_optional
+
+    conv.register_structure_hook_factory(is_optional, optional_factory)
 
     def structure_factory(cls: type) -> Any:
         overrides: dict[str, Any] = {}

@@ -98,11 +98,14 @@ class Transport:
         self.clock = clock
         self._auth = auth
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self._headers = {
-            "Accept": "application/json",
-            "User-Agent": _USER_AGENT,
-            **headers,
-        }
+        # Normalised once: each request copies this instead of re-checking every header.
+        self._headers = httpx.Headers(
+            {
+                "Accept": "application/json",
+                "User-Agent": _USER_AGENT,
+                **headers,
+            }
+        )
         self._owns_client = http_client is None
         self._http = http_client or httpx.AsyncClient(
             transport=transport, timeout=self._timeout, follow_redirects=False
@@ -193,7 +196,7 @@ class Transport:
     ) -> httpx.Response:
         idempotent = method in IDEMPOTENT_METHODS and not creates
         content = None
-        headers = dict(self._headers)
+        headers = self._headers.copy()
         if body is not None:
             content = json.dumps(unstructure(body), separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
@@ -256,7 +259,7 @@ class Transport:
         url: str,
         path: str,
         content: bytes | None,
-        headers: dict[str, str],
+        headers: httpx.Headers,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None,
         deadline: float | None,
     ) -> httpx.Response:

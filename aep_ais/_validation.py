@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from datetime import datetime
 
 from ._convert import to_epoch
 from ._errors import ValidationError
-from ._models import UNSET, AudienceField, AudienceSpec, AudienceUpdate, SourceSpec
+from ._models import UNSET, AudienceField, AudienceSpec, AudienceUpdate, Encryption, SourceSpec
 
 __all__ = ["check_id", "check_run_window", "check_spec", "check_update"]
 
@@ -19,7 +20,10 @@ CLOUD_TYPES_NEEDING_CONNECTION = frozenset({"S3", "GCS", "SFTP"})
 MAX_FIELDS = 41
 TTL_RANGE = range(1, 91)
 
+_MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _CUSTOM_ID = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+# `\s` in a str pattern is exactly `str.isspace`, without a Python call per character.
+_SPACE = re.compile(r"\s")
 # An id goes into a URL path: plain identifier characters only, so no value can change
 # which resource a request addresses.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@~-]*")
@@ -32,6 +36,11 @@ def check_id(value: object, what: str) -> str:
     if len(value) > 256 or not _ID.fullmatch(value) or ".." in value:
         raise ValidationError(what, f"{value[:64]!r} is not a plain identifier")
     return value
+
+
+def _is_one_of(value: object, allowed: frozenset[str]) -> bool:
+    # A membership test alone would raise TypeError for an unhashable value.
+    return isinstance(value, str) and value in allowed
 
 
 def _check_text(value: object, where: str) -> None:
@@ -57,7 +66,7 @@ def _check_field(f: object, where: str, *, for_create: bool) -> AudienceField:
     if not isinstance(f, AudienceField):
         raise ValidationError(where, "must be an AudienceField")
     _check_text(f.name, f"{where}.name")
-    if (for_create or f.type is not UNSET) and f.type not in FIELD_TYPES:
+    if (for_create or f.type is not UNSET) and not _is_one_of(f.type, FIELD_TYPES):
         allowed = ", ".join(sorted(FIELD_TYPES))
         raise ValidationError(f"{where}.type", f"{f.type!r} is not one of {allowed}")
     if f.identity_ns is not UNSET:
@@ -71,12 +80,15 @@ def _check_source(source: object) -> None:
     if not isinstance(source, SourceSpec):
         raise ValidationError(where, "must be a SourceSpec")
     _check_text(source.path, f"{where}.path")
-    if any(ch.isspace() for ch in source.path):
+    if _SPACE.search(source.path):
         raise ValidationError(f"{where}.path", "must not contain spaces")
-    if source.type not in SOURCE_TYPES:
+    if not _is_one_of(source.type, SOURCE_TYPES):
         raise ValidationError(f"{where}.type", f"must be 'file' or 'folder', got {source.type!r}")
+    for name in ("source_type", "base_connection_id"):
+        if getattr(source, name) is not UNSET:
+            _check_text(getattr(source, name), f"{where}.{name}")
     if source.cloud_type is not UNSET:
-        if source.cloud_type not in CLOUD_TYPES:
+        if not _is_one_of(source.cloud_type, CLOUD_TYPES):
             allowed = ", ".join(sorted(CLOUD_TYPES))
             raise ValidationError(
                 f"{where}.cloud_type", f"{source.cloud_type!r} is not one of {allowed}"
@@ -129,8 +141,16 @@ def check_spec(spec: object) -> AudienceSpec:
     _check_labels(spec.tags, "tags")
     _check_text(spec.origin_name, "origin_name")
     _check_text(spec.audience_type, "audience_type")
+    if spec.namespace is not UNSET:
+        _check_text(spec.namespace, "namespace")
     if spec.encryption is not UNSET:
+        if not isinstance(spec.encryption, Encryption):
+            raise ValidationError("encryption", "must be an Encryption")
         _check_text(spec.encryption.public_key_id, "encryption.public_key_id")
+        if spec.encryption.sign_verification_key_id is not UNSET:
+            _check_text(
+                spec.encryption.sign_verification_key_id, "encryption.sign_verification_key_id"
+            )
     return spec
 
 
@@ -159,9 +179,14 @@ def check_run_window(start: object, end: object) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, datetime | int | float):
             raise ValidationError(name, "must be a datetime or epoch seconds")
-        if not isinstance(value, datetime) and value < 0:
-            raise ValidationError(name, "must not be negative")
-        bounds.append(to_epoch(value))
+        # NaN, infinities and out-of-range values would otherwise escape as ValueError,
+        # OverflowError or OSError when the epoch is turned back into a datetime.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(name, "must be a finite number of epoch seconds")
+        epoch = to_epoch(value)
+        if not 0 <= epoch <= _MAX_EPOCH:
+            raise ValidationError(name, "must lie between 1970 and the year 9999")
+        bounds.append(epoch)
     if len(bounds) == 2 and bounds[1] < bounds[0]:
         raise ValidationError("data_filter_end_time", "must not be before data_filter_start_time")
 

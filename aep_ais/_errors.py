@@ -68,6 +68,9 @@ __all__ = [
 ]
 
 
+_MAY_HAVE_ACTED = "the platform may have carried it out: check before sending it again"
+
+
 class AISError(Exception):
     """Base class of every error raised by `aep_ais`."""
 
@@ -118,8 +121,12 @@ class APIError(AISError):
         text += ")"
         if self.request_id:
             text += f" [request id {self.request_id}]"
-        if self.hint:
+        acted_on_post = self.server_may_have_acted and self.method == "POST"
+        # "Try again later" is bad advice when a retry may create a second audience or run.
+        if self.hint and not (acted_on_post and isinstance(self, ServerError)):
             text += f"; {self.hint}"
+        if acted_on_post:
+            text += f"; {_MAY_HAVE_ACTED}"
         return text
 
 
@@ -214,7 +221,8 @@ class APIConnectionError(AISError):
         self.path = path
         self.server_may_have_acted = server_may_have_acted
         where = f"{method} {path}: " if method and path else ""
-        super().__init__(f"{where}{message}")
+        warning = f"; {_MAY_HAVE_ACTED}" if server_may_have_acted and method == "POST" else ""
+        super().__init__(f"{where}{message}{warning}")
 
 
 class APITimeoutError(APIConnectionError):

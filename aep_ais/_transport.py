@@ -162,7 +162,9 @@ class Transport:
             data = json.loads(response.content)
             return structure(data, into)
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-            problem = "not JSON" if isinstance(exc, ValueError) else "not the expected shape"
+            # A bad value inside good JSON (a date string, say) also raises ValueError.
+            bad_json = isinstance(exc, json.JSONDecodeError | UnicodeDecodeError)
+            problem = "not JSON" if bad_json else "not the expected shape"
             raise MalformedResponseError(
                 f"the answer is {problem} for {into.__name__} ({type(exc).__name__})",
                 status_code=response.status_code,
@@ -217,6 +219,8 @@ class Transport:
                 )
             except _NoAnswer as no_answer:
                 error = no_answer.error
+                # Keep the httpx exception as the cause the user sees.
+                error.__cause__ = no_answer.__cause__
                 retriable = idempotent or not error.server_may_have_acted
             else:
                 status = response.status_code

@@ -17,7 +17,7 @@ import respx
 
 import aep_ais
 from aep_ais.testing import FakeClock
-from tests.conftest import AUDIENCE_ID, OPERATION_ID, RUN_ID, SAMPLES, TOKEN
+from tests.conftest import AUDIENCE_ID, BASE_URL, OPERATION_ID, RUN_ID, SAMPLES, TOKEN
 
 BACKOFF_SLEEPS = [0.25, 0.5, 1.0]
 
@@ -523,3 +523,50 @@ async def test_user_agent_and_accept(api: respx.MockRouter, ais: aep_ais.AISClie
     headers = route.calls.last.request.headers
     assert headers["user-agent"].startswith(f"aep-ais/{aep_ais.__version__} ")
     assert headers["accept"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "failure", "warned"),
+    [
+        ("create_audience", "500", True),
+        ("create_audience", "ReadTimeout", True),
+        ("start_run", "502", True),
+        ("start_run", "RemoteProtocolError", True),
+        ("create_audience", "400", False),
+        ("create_audience", "ConnectError", False),
+        ("get_run", "500", False),
+        ("delete_audience", "ReadTimeout", False),
+    ],
+)
+async def test_message_warns_when_a_post_may_have_been_carried_out(
+    api: respx.MockRouter,
+    make_client: Callable[..., aep_ais.AISClient],
+    endpoint: str,
+    failure: str,
+    warned: bool,
+) -> None:
+    route_for(api, endpoint).mock(side_effect=failing(failure))
+    async with make_client(retry=aep_ais.RetryPolicy(max_attempts=1)) as ais:
+        with pytest.raises(aep_ais.AISError) as info:
+            await ENDPOINTS[endpoint][2](ais)
+    text = str(info.value)
+    assert ("may have carried it out" in text) is warned
+    if warned:
+        assert "try again later" not in text
+
+
+def test_works_under_trio(make_client: Callable[..., aep_ais.AISClient], clock: FakeClock) -> None:
+    trio = pytest.importorskip("trio")
+    good = ENDPOINTS["get_run"][3]
+
+    async def main() -> aep_ais.IngestionRun:
+        async with make_client() as ais:
+            return await ais.get_run(AUDIENCE_ID, RUN_ID)
+
+    with respx.mock(base_url=BASE_URL, assert_all_called=True) as api:
+        route = route_for(api, "get_run").mock(side_effect=[httpx.Response(503), good])
+        run = trio.run(main)
+
+    assert run.run_id == RUN_ID
+    assert route.call_count == 2
+    assert clock.sleeps == [0.25]

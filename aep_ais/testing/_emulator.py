@@ -311,3 +311,6 @@ class Emulator:
             return json_reply(200, store.list_runs(scope, audience_id, limit, sort_by, filters))
         except Problem as problem:
             return ais_error(problem.code, problem.detail, request_id)
+
+
+Emulator.__module__ = "aep_ais.testing"

@@ -124,3 +124,7 @@ class FaultPlan:
     def __repr__(self) -> str:
         kinds = ", ".join(f.label for f in self.kinds)
         return f"FaultPlan(rate={self.rate:g}, kinds=({kinds}))"
+
+
+for _cls in (Fault, FaultPlan):
+    _cls.__module__ = "aep_ais.testing"

@@ -176,3 +176,7 @@ class RunRecord:
         if details:
             out["details"] = self.stages(now)
         return out
+
+
+for _cls in (AudienceRecord, OperationRecord, RunRecord):
+    _cls.__module__ = "aep_ais.testing"

@@ -7,6 +7,7 @@ ids, duplicates, an active run, guardrails) and returns wire JSON otherwise.
 
 from __future__ import annotations
 
+import copy
 import random
 import uuid
 from collections import Counter, deque
@@ -82,7 +83,8 @@ class Store:
                 self.audiences[op.audience_id] = AudienceRecord(
                     audience_id=op.audience_id,
                     scope=op.scope,
-                    details=op.details,
+                    # The audience changes under PATCH; the operation keeps what was asked.
+                    details=copy.deepcopy(op.details),
                     created_at=done,
                     created_by=op.created_by,
                     updated_at=done,

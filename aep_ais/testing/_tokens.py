@@ -83,3 +83,6 @@ class TokenIssuer:
         if record.revoked or self.clock.now() >= record.expires_at:
             return gateway_error(401, *INVALID_TOKEN)
         return None
+
+
+TokenRecord.__module__ = "aep_ais.testing"

@@ -341,6 +341,10 @@ async def test_patch_replaces_what_is_sent_and_restarts_expiry(
 
     cleared = await http.patch(f"/external-audience/{audience_id}", json={"description": None})
     assert "description" not in cleared.json()
+    # The operation still shows what the create asked for.
+    op = (await http.get(f"/external-audience/operations/{next(iter(emu.operations))}")).json()
+    assert op["operationDetails"]["ttlInDays"] == 30
+    assert op["operationDetails"]["fields"][1]["labels"] == ["core/C2"]
 
 
 @pytest.mark.parametrize(

@@ -99,11 +99,23 @@ async def test_calls_for_different_audiences_run_side_by_side(
 
 async def test_the_guard_drops_each_lock_when_unused() -> None:
     guard = RunGuard()
-    for i in range(100_000):
+    release = anyio.Event()
+
+    async def hold(audience_id: str) -> None:
+        async with guard.hold(audience_id):
+            await release.wait()
+
+    async with anyio.create_task_group() as tg:
+        for i in range(2_000):
+            tg.start_soon(hold, f"aud-{i}")
+        await until(lambda: len(guard) == 2_000)
+        release.set()
+    assert len(guard) == 0
+    assert guard._slots == {}
+    for i in range(5_000):  # one after another: never more than the one in use
         async with guard.hold(f"aud-{i}"):
             assert len(guard) == 1
     assert len(guard) == 0
-    assert guard._slots == {}
 
 
 async def test_a_lock_stays_while_anyone_waits_for_it() -> None:

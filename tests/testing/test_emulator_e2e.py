@@ -265,3 +265,34 @@ def test_running_server_frees_its_port(emu: Emulator) -> None:
         assert answer.status_code == 401
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base_url}/external-audience/x/runs")
+
+
+async def test_concurrent_creates_under_random_faults_never_duplicate(clock: FakeClock) -> None:
+    plan = FaultPlan(rate=0.4, kinds=(429, "drop", 503, "500-after", "drop-after"), seed=5)
+    emu = Emulator(clock=clock, faults=plan, seed=5)
+    outcomes: dict[str, BaseException | None] = {}
+
+    async def create(client: aep_ais.AISClient, name: str) -> None:
+        try:
+            await client.create_audience(spec(name=name))
+        except aep_ais.AISError as exc:
+            outcomes[name] = exc
+        else:
+            outcomes[name] = None
+
+    async with make_client(emu, clock) as client, anyio.create_task_group() as tg:
+        for i in range(60):
+            tg.start_soon(create, client, f"audience-{i}")
+
+    made = Counter(op.name for op in emu.operations.values())
+    assert max(emu.create_attempts.values()) == 1
+    assert made == emu.create_attempts
+    for name, error in outcomes.items():
+        if error is None:
+            assert made[name] == 1
+        elif not getattr(error, "server_may_have_acted", True):
+            assert made[name] == 0, name  # the SDK said the server did nothing: true
+    assert sum(e is None for e in outcomes.values()) >= 30
+    assert sum(e is not None for e in outcomes.values()) >= 5
+    # The plan really did hit both before and after handling.
+    assert {"429", "drop-before", "500-after", "drop-after"} <= set(emu.faults_injected)

@@ -1008,3 +1008,14 @@ def _wait_until_listening(port: int) -> None:
                 return
         time.sleep(0.05)
     raise AssertionError("the emulator server did not start")
+
+
+def test_emulator_server_without_uvicorn_says_what_to_install(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # makes `import uvicorn` fail
+    result = cli("emulator", "--port", "8765")
+    assert result.code == 1
+    assert error_line(result) == (
+        "aep-ais: the emulator server needs uvicorn: pip install 'aep-ais[serve]'"
+    )

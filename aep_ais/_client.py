@@ -28,7 +28,7 @@ from ._models import (
 )
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
 from ._transport import Transport
-from ._validation import check_id, check_run_window, check_spec, check_update
+from ._validation import check_epoch, check_id, check_run_window, check_spec, check_update
 
 __all__ = ["DEFAULT_BASE_URL", "AISClient"]
 
@@ -244,15 +244,18 @@ class AISClient:
             if sort_by not in SORT_KEYS:
                 raise ValidationError("sort_by", f"must be one of {', '.join(sorted(SORT_KEYS))}")
             params.append(("sortBy", sort_by))
+        if isinstance(properties, str):
+            # A lone string would be split into one-character filters.
+            raise ValidationError("properties", "must be a list of filter strings, not a string")
         filters = list(properties)
         if status is not None:
             filters.append(f"status={_check_header_value(status, 'status')}")
         if name is not None:
             filters.append(f"name={_check_header_value(name, 'name')}")
         if created_after is not None:
-            filters.append(f"createdAt>={to_epoch(created_after)}")
+            filters.append(f"createdAt>={check_epoch(created_after, 'created_after')}")
         if created_before is not None:
-            filters.append(f"createdAt<={to_epoch(created_before)}")
+            filters.append(f"createdAt<={check_epoch(created_before, 'created_before')}")
         for i, f in enumerate(filters):
             _check_header_value(f, f"properties[{i}]")
             params.append(("property", f))

@@ -11,7 +11,7 @@ from ._convert import to_epoch
 from ._errors import ValidationError
 from ._models import UNSET, AudienceField, AudienceSpec, AudienceUpdate, Encryption, SourceSpec
 
-__all__ = ["check_id", "check_run_window", "check_spec", "check_update"]
+__all__ = ["check_epoch", "check_id", "check_run_window", "check_spec", "check_update"]
 
 FIELD_TYPES = frozenset({"string", "number", "long", "integer", "date", "datetime", "boolean"})
 SOURCE_TYPES = frozenset({"file", "folder"})
@@ -171,22 +171,27 @@ def check_update(update: object) -> AudienceUpdate:
     return update
 
 
+def check_epoch(value: object, what: str) -> int:
+    """Epoch seconds for a `datetime` or a number of seconds from 1970 to the year 9999."""
+    if isinstance(value, bool) or not isinstance(value, datetime | int | float):
+        raise ValidationError(what, "must be a datetime or epoch seconds")
+    # NaN, infinities and out-of-range values would otherwise escape as ValueError,
+    # OverflowError or OSError when the epoch is turned back into a datetime.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(what, "must be a finite number of epoch seconds")
+    epoch = to_epoch(value)
+    if not 0 <= epoch <= _MAX_EPOCH:
+        raise ValidationError(what, "must lie between 1970 and the year 9999")
+    return epoch
+
+
 def check_run_window(start: object, end: object) -> None:
     """Both ends are timestamps and the window does not end before it starts."""
     bounds: list[int] = []
     for name, value in (("data_filter_start_time", start), ("data_filter_end_time", end)):
         if value is None and name == "data_filter_end_time":
             continue
-        if isinstance(value, bool) or not isinstance(value, datetime | int | float):
-            raise ValidationError(name, "must be a datetime or epoch seconds")
-        # NaN, infinities and out-of-range values would otherwise escape as ValueError,
-        # OverflowError or OSError when the epoch is turned back into a datetime.
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValidationError(name, "must be a finite number of epoch seconds")
-        epoch = to_epoch(value)
-        if not 0 <= epoch <= _MAX_EPOCH:
-            raise ValidationError(name, "must lie between 1970 and the year 9999")
-        bounds.append(epoch)
+        bounds.append(check_epoch(value, name))
     if len(bounds) == 2 and bounds[1] < bounds[0]:
         raise ValidationError("data_filter_end_time", "must not be before data_filter_start_time")
 

@@ -281,6 +281,12 @@ async def test_start_run_accepts_an_empty_window(
         ({"name": "x\r\nInjected: 1"}, "name"),
         ({"properties": ["status=SUCCESS", "name=a\nb"]}, "properties[1]"),
         ({"properties": [""]}, "properties[0]"),
+        ({"properties": "status=SUCCESS"}, "properties"),
+        ({"created_after": "yesterday"}, "created_after"),
+        ({"created_after": float("nan")}, "created_after"),
+        ({"created_after": True}, "created_after"),
+        ({"created_before": -1}, "created_before"),
+        ({"created_before": 10**20}, "created_before"),
     ],
 )
 async def test_list_runs_refuses_bad_filters(

@@ -278,3 +278,10 @@ def test_ingestion_run_round_trips(run: aep_ais.IngestionRun) -> None:
     if run.created_at is not None:
         assert wire["createdAt"] == int(run.created_at.timestamp())
     assert structure(wire, aep_ais.IngestionRun) == run
+
+
+def test_numbers_where_strings_belong_are_read_as_strings() -> None:
+    run = structure({"runId": 12345, "createdBy": 7.5}, aep_ais.IngestionRun)
+    assert (run.run_id, run.created_by) == ("12345", "7.5")
+    with pytest.raises(TypeError):
+        structure({"runId": True}, aep_ais.IngestionRun)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 import respx
 
@@ -128,6 +129,7 @@ SPEC_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("empty-origin", {"origin_name": ""}, "origin_name"),
     ("empty-audience-type", {"audience_type": ""}, "audience_type"),
     ("description-not-str", {"description": 5}, "description"),
+    ("encryption-not-a-model", {"encryption": {"publicKeyId": "pk"}}, "encryption"),
     (
         "encryption-without-key",
         {"encryption": aep_ais.Encryption(public_key_id="")},
@@ -437,3 +439,12 @@ def test_static_token_refuses_an_empty_token() -> None:
     with pytest.raises(aep_ais.ValidationError) as info:
         aep_ais.StaticToken("  ")
     assert info.value.field == "token"
+
+
+async def test_http_client_and_transport_are_exclusive(
+    make_client: Callable[..., aep_ais.AISClient],
+) -> None:
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(aep_ais.ValidationError) as info:
+            make_client(http_client=http, transport=httpx.MockTransport(lambda r: None))
+    assert info.value.field == "transport"

@@ -1,6 +1,6 @@
 """aep_ais: an async SDK for the Adobe Experience Platform External Audiences API."""
 
-from ._auth import AuthContext, StaticToken, TokenProvider
+from ._auth import AuthContext, FormResponse, OAuthServerToServer, StaticToken, TokenProvider
 from ._client import DEFAULT_BASE_URL, AISClient
 from ._errors import (
     AISError,
@@ -18,6 +18,7 @@ from ._errors import (
     OperationFailedError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     RunFailedError,
     RunInProgressError,
     ServerError,
@@ -66,11 +67,13 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "Encryption",
     "ExternalAudience",
+    "FormResponse",
     "GatewayTimeoutError",
     "IngestionRun",
     "InternalServerError",
     "MalformedResponseError",
     "NotFoundError",
+    "OAuthServerToServer",
     "Operation",
     "OperationFailedError",
     "OperationStatus",
@@ -78,6 +81,7 @@ __all__ = [
     "PermissionDeniedError",
     "PollPolicy",
     "RateLimitError",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "RunFailedError",
     "RunInProgressError",

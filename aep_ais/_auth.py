@@ -197,7 +197,7 @@ class OAuthServerToServer:
         ):
             raise ValidationError("refresh_margin", "must be a non-negative number of seconds")
         self.refresh_margin = float(refresh_margin)
-        self._token: str | None = None
+        self._token: _Secret | None = None
         self._refresh_at = -math.inf
         self._lock: anyio.Lock | None = None
         # Counts finished token requests; a waiter that sees it move while it waited, with
@@ -213,7 +213,7 @@ class OAuthServerToServer:
 
     def _cached(self, clock: Clock) -> str | None:
         if self._token is not None and clock.now() < self._refresh_at:
-            return self._token
+            return self._token.reveal()
         return None
 
     async def get_token(self, ctx: AuthContext) -> str:
@@ -251,7 +251,7 @@ class OAuthServerToServer:
 
     def invalidate(self, token: str) -> None:
         """Drop the cached token if it is `token` (a newer one is kept)."""
-        if self._token is not None and token == self._token:
+        if self._token is not None and token == self._token.reveal():
             self._token = None
             self._refresh_at = -math.inf
 
@@ -267,16 +267,14 @@ class OAuthServerToServer:
         try:
             response = await ctx.post_form(self.token_url, form)
         except APIConnectionError as exc:
-            raise TokenError(
-                f"could not reach the token endpoint {self.token_url} ({type(exc).__name__})"
-            ) from exc
+            raise TokenError(f"could not reach the token endpoint {self.token_url}: {exc}") from exc
         del form
         if response.status_code != 200:
             raise self._refusal(response)
         token, expires_in = self._read_token(response)
         lifetime = max(0.0, expires_in)
         margin = min(self.refresh_margin, lifetime / 2)
-        self._token = token
+        self._token = _Secret(token)
         self._refresh_at = started + lifetime - margin
         logger.debug("token issued (expires in %d s)", int(lifetime))
         return token
@@ -350,5 +348,5 @@ def _short(value: object) -> str | None:
     return "".join(ch if ch.isprintable() else " " for ch in value[:300])
 
 
-StaticToken.__module__ = "aep_ais"
-OAuthServerToServer.__module__ = "aep_ais"
+for _cls in (AuthContext, FormResponse, OAuthServerToServer, StaticToken, TokenProvider):
+    _cls.__module__ = "aep_ais"

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
 from ._auth import TokenProvider
+from ._config import client_kwargs_from_env, client_kwargs_from_file
 from ._convert import to_epoch
 from ._errors import ValidationError
 from ._models import (
@@ -27,7 +29,7 @@ from ._models import (
     _RunRequest,
 )
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
-from ._transport import Transport
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._validation import check_epoch, check_id, check_run_window, check_spec, check_update
 
 __all__ = ["DEFAULT_BASE_URL", "AISClient"]
@@ -80,6 +82,10 @@ class AISClient:
     token provider (`OAuthServerToServer` or `StaticToken`); `api_key` defaults to the
     OAuth client id. `http_client` (never closed by the SDK) or `transport` replace the
     HTTP layer; `clock` replaces time, sleep and jitter (tests use a fake one).
+    An answer bigger than `max_response_bytes` is refused (`ResponseTooLargeError`).
+    TLS verification is always on for the SDK's own connections; only a user's own
+    `http_client` decides otherwise. `from_env()` and `from_config_file()` build a client
+    from `AEP_*` variables or a JSON config file.
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class AISClient:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
         operations_path: str = OPERATIONS_PATH,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.org_id = _check_header_value(org_id, "org_id")
         self.sandbox = _check_header_value(sandbox, "sandbox")
@@ -125,6 +132,7 @@ class AISClient:
             clock=self.clock,
             http_client=http_client,
             transport=transport,
+            max_response_bytes=_check_int_range(max_response_bytes, "max_response_bytes", 1, 2**40),
         )
 
     def __repr__(self) -> str:
@@ -147,6 +155,31 @@ class AISClient:
     async def aclose(self) -> None:
         """Close the HTTP connections the client opened (a user's `http_client` stays open)."""
         await self._transport.aclose()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """A client configured from `AEP_*` environment variables.
+
+        Reads `AEP_ORG_ID` (required), `AEP_SANDBOX`, `AEP_CLIENT_ID` with
+        `AEP_CLIENT_SECRET` (and optionally `AEP_SCOPES`, `AEP_TOKEN_URL`) for OAuth, or
+        `AEP_ACCESS_TOKEN` for a pre-issued token, `AEP_API_KEY` and `AEP_BASE_URL`.
+        `environ` replaces `os.environ`; keyword `overrides` (`clock`, `retry`, `sandbox`,
+        `auth`, ...) go to the constructor and win. Raises `ValidationError` for missing or
+        contradictory settings, naming the variable but never showing a secret.
+        """
+        return cls(**client_kwargs_from_env(environ, overrides))
+
+    @classmethod
+    def from_config_file(cls, path: str | os.PathLike[str], **overrides: Any) -> Self:
+        """A client configured from the JSON config file other AEP Python tools use.
+
+        Understands `org_id`, `client_id`, `secret` (or `client_secret`), `scopes`,
+        `sandbox-name`, and also `access_token`, `api_key`, `base_url`; keys are matched
+        case-insensitively and unknown ones (`tech_id`, ...) are ignored. Keyword
+        `overrides` go to the constructor and win. Raises `ValidationError` for an
+        unreadable file or missing or contradictory settings.
+        """
+        return cls(**client_kwargs_from_file(path, overrides))
 
     # Endpoints -----------------------------------------------------------------------
 

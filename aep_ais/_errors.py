@@ -15,7 +15,8 @@ AISError
 │   │   ├── BadGatewayError            502
 │   │   ├── ServiceUnavailableError    503
 │   │   └── GatewayTimeoutError        504
-│   └── MalformedResponseError     a 2xx answer that is not what the API promises
+│   ├── MalformedResponseError     a 2xx answer that is not what the API promises
+│   └── ResponseTooLargeError      an answer bigger than `max_response_bytes`, not read
 ├── APIConnectionError       the request got no HTTP answer
 │   └── APITimeoutError
 ├── ValidationError          bad input caught before anything is sent (also a ValueError)
@@ -55,6 +56,7 @@ __all__ = [
     "OperationFailedError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "RunFailedError",
     "RunInProgressError",
     "ServerError",
@@ -200,6 +202,19 @@ class MalformedResponseError(APIError):
     """The answer's status was fine but its body is not what the API promises."""
 
     hint = "the platform sent an unexpected answer; report it with the request id"
+
+
+class ResponseTooLargeError(APIError):
+    """The answer's body was bigger than the client's `max_response_bytes`; it was not read.
+
+    `limit` is the bound in bytes. The request itself may have been carried out.
+    """
+
+    hint = "raise max_response_bytes on the client if such answers are expected"
+
+    def __init__(self, message: str, *, limit: int, **kw: Any) -> None:
+        self.limit = limit
+        super().__init__(message, **kw)
 
 
 class APIConnectionError(AISError):
@@ -404,6 +419,7 @@ for _cls in (
     ServiceUnavailableError,
     GatewayTimeoutError,
     MalformedResponseError,
+    ResponseTooLargeError,
     APIConnectionError,
     APITimeoutError,
     ValidationError,

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 import httpx
 
-from ._auth import AuthContext, FormResponse, TokenProvider
+from ._auth import AuthContext, FormResponse, TokenProvider, check_secure_url
 from ._convert import structure, unstructure
 from ._errors import (
     AISError,
@@ -24,13 +24,14 @@ from ._errors import (
     APITimeoutError,
     MalformedResponseError,
     RateLimitError,
+    ResponseTooLargeError,
     error_for_status,
     parse_error_body,
 )
 from ._policies import Clock, RetryPolicy, parse_retry_after
 from ._version import __version__
 
-__all__ = ["Answer", "Transport"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "Transport"]
 
 T = TypeVar("T")
 
@@ -41,6 +42,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REQUEST_ID_HEADERS = ("x-request-id", "x-adobe-request-id", "request-id", "x-correlation-id")
 _USER_AGENT = f"aep-ais/{__version__} httpx/{httpx.__version__}"
 _JSON_TYPES = ("application/json", "+json")
+# No AIS answer comes near this; a bigger one is a fault or an attack, not data to buffer.
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 @attrs.frozen
@@ -74,8 +77,23 @@ def _decode_body(response: httpx.Response) -> Any:
         return None
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.text[:2000]
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> bytes | None:
+    """Read a streamed body (decoded), or `None` as soon as it passes `limit` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Transport:
@@ -92,8 +110,11 @@ class Transport:
         clock: Clock,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        # The bearer token goes to this URL on every request.
+        self.base_url = check_secure_url(base_url, "base_url").rstrip("/")
+        self.max_response_bytes = max_response_bytes
         self.retry = retry
         self.clock = clock
         self._auth = auth
@@ -222,6 +243,15 @@ class Transport:
                 # Keep the httpx exception as the cause the user sees.
                 error.__cause__ = no_answer.__cause__
                 retriable = idempotent or not error.server_may_have_acted
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug(
+                        "%s %s -> no answer: %s (attempt %d, %.1f ms)",
+                        method,
+                        path,
+                        type(error).__name__,
+                        attempt,
+                        (self.clock.now() - started) * 1000,
+                    )
             else:
                 status = response.status_code
                 if logger.isEnabledFor(logging.DEBUG):
@@ -276,7 +306,34 @@ class Transport:
             request = self._http.build_request(
                 method, url, content=content, headers=headers, params=params, timeout=timeout
             )
-            return await self._http.send(request)
+            # Streamed, so an oversized body is refused without being held in memory.
+            response = await self._http.send(request, stream=True)
+            try:
+                body = await _read_limited(response, self.max_response_bytes)
+            except httpx.DecodingError as exc:
+                raise MalformedResponseError(
+                    f"the answer's body cannot be decoded ({type(exc).__name__})",
+                    status_code=response.status_code,
+                    request_id=_request_id(response.headers),
+                    method=method,
+                    path=path,
+                    server_may_have_acted=True,
+                ) from exc
+            finally:
+                await response.aclose()
+            if body is None:
+                status = response.status_code
+                raise ResponseTooLargeError(
+                    f"the answer is larger than {self.max_response_bytes} bytes; not read",
+                    limit=self.max_response_bytes,
+                    status_code=status,
+                    request_id=_request_id(response.headers),
+                    method=method,
+                    path=path,
+                    server_may_have_acted=status < 400 or status >= 500,
+                )
+            response._content = body
+            return response
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The request never reached the server.
             cls = APIConnectionError if isinstance(exc, httpx.ConnectError) else APITimeoutError
@@ -330,11 +387,25 @@ class Transport:
         return cls(text, **kwargs)
 
     async def _post_form(self, url: str, form: Mapping[str, str]) -> FormResponse:
-        """Post a form (for token providers); raises `APIConnectionError` on no answer."""
+        """Post a form (for token providers); raises `APIConnectionError` on no answer.
+
+        The form may hold a secret: the URL must be https (or loopback), redirects are
+        never followed, and nothing of the form is logged.
+        """
+        check_secure_url(url, "token_url")
         try:
-            response = await self._http.post(url, data=dict(form), timeout=self._timeout)
+            request = self._http.build_request("POST", url, data=dict(form), timeout=self._timeout)
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+            try:
+                body = await _read_limited(response, self.max_response_bytes)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise APITimeoutError(f"no answer in time ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
             raise APIConnectionError(f"connection failed ({type(exc).__name__})") from exc
-        return FormResponse(response.status_code, response.content)
+        if body is None:
+            raise APIConnectionError(
+                f"the answer is larger than {self.max_response_bytes} bytes; not read"
+            )
+        return FormResponse(response.status_code, body)

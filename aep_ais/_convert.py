@@ -15,11 +15,9 @@ import functools
 import operator
 import types
 from datetime import UTC, datetime
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._models import (
     UNSET,
@@ -33,7 +31,10 @@ from ._models import (
     _UnsetType,
 )
 
-__all__ = ["converter", "structure", "to_epoch", "unstructure"]
+if TYPE_CHECKING:
+    import cattrs
+
+__all__ = ["structure", "to_epoch", "unstructure"]
 
 T = TypeVar("T")
 
@@ -132,6 +133,10 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def _make_converter() -> cattrs.Converter:
+    # Imported here: see `_get_converter`.
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
     conv = cattrs.Converter(detailed_validation=False)
     # cattrs >= 24.1 names this; older releases only have the dispatcher behind it.
     get_hook: Any = getattr(conv, "get_structure_hook", None) or conv._structure_func.dispatch
@@ -270,14 +275,31 @@ def _make_converter() -> cattrs.Converter:
     return conv
 
 
-converter = _make_converter()
+_converter: cattrs.Converter | None = None
+
+
+def _get_converter() -> cattrs.Converter:
+    # Built on first use: importing cattrs and building the converter is some 8 ms, a
+    # sizeable share of `import aep_ais`, which a program that never converts (a CLI's
+    # `--help`, a module that only names the types) need not pay; the first request does.
+    global _converter
+    if _converter is None:
+        _converter = _make_converter()
+    return _converter
+
+
+def __getattr__(name: str) -> Any:
+    # `converter` stays importable from here, built when first asked for.
+    if name == "converter":
+        return _get_converter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def structure(data: Any, cls: type[T]) -> T:
     """Build a model from decoded JSON (lenient); raises on data that does not fit."""
-    return converter.structure(data, cls)
+    return (_converter or _get_converter()).structure(data, cls)
 
 
 def unstructure(value: Any) -> Any:
     """The JSON-ready form of a model, `UNSET` attributes left out."""
-    return converter.unstructure(value)
+    return (_converter or _get_converter()).unstructure(value)

@@ -76,6 +76,18 @@ _MAY_HAVE_ACTED = "the platform may have carried it out: check before sending it
 class AISError(Exception):
     """Base class of every error raised by `aep_ais`."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Process pools and workflow engines pickle exceptions. The default would call
+        # `__init__` with the rendered message alone, which no subclass here accepts.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[AISError], args: tuple[Any, ...], state: dict[str, Any]) -> AISError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class APIError(AISError):
     """The API answered with an error status (or with something unreadable).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -483,3 +484,45 @@ async def test_a_string_or_object_where_a_list_belongs_is_malformed(
     with pytest.raises(aep_ais.MalformedResponseError) as info:
         await ais.update_audience(AUDIENCE_ID, aep_ais.AudienceUpdate(description="d"))
     assert "ExternalAudience" in info.value.message
+
+
+def _api_error(cls: type[aep_ais.APIError], **extra: Any) -> aep_ais.APIError:
+    return cls(
+        "NOT_FOUND",
+        status_code=404,
+        error_code="100940-404",
+        detail="gone",
+        request_id="r-1",
+        body={"error_code": "100940-404"},
+        method="POST",
+        path="/external-audience/",
+        server_may_have_acted=True,
+        **extra,
+    )
+
+
+PICKLED = [
+    aep_ais.AISError("plain"),
+    _api_error(aep_ais.APIError),
+    _api_error(aep_ais.NotFoundError),
+    _api_error(aep_ais.InternalServerError),
+    _api_error(aep_ais.MalformedResponseError),
+    _api_error(aep_ais.RateLimitError, retry_after=3.0),
+    aep_ais.APIConnectionError("lost", method="POST", path="/p"),
+    aep_ais.APITimeoutError("slow", method="GET", path="/g", server_may_have_acted=False),
+    aep_ais.ValidationError("name", "must be a non-empty string"),
+    aep_ais.TokenError("refused", status_code=400, error_code="invalid_scope"),
+    aep_ais.OperationFailedError(aep_ais.Operation(operation_id=OPERATION_ID, status="FAILED")),
+    aep_ais.RunFailedError(aep_ais.IngestionRun(run_id=RUN_ID, audience_id=AUDIENCE_ID)),
+    aep_ais.RunInProgressError(AUDIENCE_ID, RUN_ID, detail="409"),
+    aep_ais.WaitTimeoutError("run", timeout=60, audience_id=AUDIENCE_ID, run_id=RUN_ID),
+]
+
+
+@pytest.mark.parametrize("error", PICKLED, ids=lambda e: type(e).__name__)
+def test_errors_survive_pickling(error: aep_ais.AISError) -> None:
+    # Process pools and workflow engines carry exceptions between processes.
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert vars(copy) == vars(error)

@@ -39,6 +39,11 @@ DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedPro
 
 logger = logging.getLogger("aep_ais")
 
+# An IMS hiccup (no answer, 429, 5xx) is retried after these waits, so that a long wait
+# does not die of one failed refresh; a refusal (4xx) or an unusable answer is final.
+_TOKEN_RETRY_DELAYS = (1.0, 4.0)
+_TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
 
 def is_loopback_host(host: str) -> bool:
     """Whether `host` names this machine (`localhost`, `127.0.0.0/8`, `::1`)."""
@@ -167,7 +172,9 @@ class OAuthServerToServer:
     A token is requested on first use, then reused until `refresh_margin` seconds before
     it expires (at most half its lifetime early). However many requests need a token at
     once, only one token request goes out; a token the API refuses (401) is dropped and
-    replaced once. `client_id` is also the client's default `x-api-key`.
+    replaced once. A token request that gets no answer, a 429 or a 5xx is tried again
+    twice (after 1 s and 4 s on the client's clock). `client_id` is also the client's
+    default `x-api-key`.
 
     `scopes` is a comma-separated string or a sequence of scope names. `token_url` must be
     https (plain http only to a loopback host, for an emulator). Raises `ValidationError`
@@ -256,6 +263,19 @@ class OAuthServerToServer:
             self._refresh_at = -math.inf
 
     async def _fetch(self, ctx: AuthContext) -> str:
+        for delay in (*_TOKEN_RETRY_DELAYS, None):
+            try:
+                return await self._fetch_once(ctx)
+            except TokenError as exc:
+                transient = exc.status_code is None or exc.status_code in _TRANSIENT_STATUSES
+                if delay is None or not transient:
+                    raise
+                what = "no answer" if exc.status_code is None else f"HTTP {exc.status_code}"
+                logger.debug("token request failed (%s); retrying in %g s", what, delay)
+                await ctx.clock.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fetch_once(self, ctx: AuthContext) -> str:
         form = {
             "grant_type": "client_credentials",
             "client_id": self.client_id,

@@ -231,7 +231,7 @@ async def test_concurrent_callers_share_one_token_request() -> None:
 
 
 async def test_concurrent_callers_share_one_failure_instead_of_hammering_ims() -> None:
-    ims = FakeIMS(refusal(500, b"{}"), ok("tok-2"), yields=5)
+    ims = FakeIMS(refusal(400, b"{}"), ok("tok-2"), yields=5)
     ctx = AuthContext(FakeClock(), ims)
     auth = provider()
     errors: list[BaseException] = []
@@ -246,7 +246,7 @@ async def test_concurrent_callers_share_one_failure_instead_of_hammering_ims() -
         for _ in range(50):
             tg.start_soon(one)
     assert len(errors) == 50
-    assert {e.status_code for e in errors if isinstance(e, TokenError)} == {500}
+    assert {e.status_code for e in errors if isinstance(e, TokenError)} == {400}
     assert len(ims.forms) == 1
     # The failure is not sticky: the next caller asks again.
     assert await auth.get_token(ctx) == "tok-2"
@@ -300,8 +300,13 @@ async def test_refusals_raise_token_error_with_the_ims_text(
     answer: FormResponse, status: int, code: str | None, words: list[str]
 ) -> None:
     auth = provider()
+    ims = FakeIMS(answer)
+    clock = FakeClock()
     with pytest.raises(TokenError) as info:
-        await auth.get_token(AuthContext(FakeClock(), FakeIMS(answer)))
+        await auth.get_token(AuthContext(clock, ims))
+    # A refusal is final; an IMS failure is tried three times in all.
+    assert len(ims.forms) == (3 if status >= 500 else 1)
+    assert clock.sleeps == ([1.0, 4.0] if status >= 500 else [])
     assert info.value.status_code == status
     assert info.value.error_code == code
     for word in words:
@@ -339,8 +344,10 @@ async def test_an_ims_answer_that_echoes_the_secret_is_redacted() -> None:
 )
 async def test_an_unusable_200_answer_raises_token_error(body: bytes) -> None:
     auth = provider()
+    ims = FakeIMS(FormResponse(200, body))
     with pytest.raises(TokenError) as info:
-        await auth.get_token(AuthContext(FakeClock(), FakeIMS(FormResponse(200, body))))
+        await auth.get_token(AuthContext(FakeClock(), ims))
+    assert len(ims.forms) == 1  # not retried: asking again would give the same
     assert info.value.status_code == 200
     assert "token endpoint answered with" in str(info.value)
 
@@ -350,11 +357,50 @@ async def test_an_unusable_200_answer_raises_token_error(body: bytes) -> None:
 )
 async def test_no_answer_from_ims_raises_token_error(error: Exception) -> None:
     auth = provider()
+    ims = FakeIMS(error)
     with pytest.raises(TokenError) as info:
-        await auth.get_token(AuthContext(FakeClock(), FakeIMS(error)))
+        await auth.get_token(AuthContext(FakeClock(), ims))
+    assert len(ims.forms) == 3
     assert info.value.__cause__ is error
     assert "could not reach the token endpoint" in str(info.value)
     assert info.value.status_code is None
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        refusal(500, b"{}"),
+        refusal(503, b"{}"),
+        refusal(429, b"{}"),
+        aep_ais.APITimeoutError("slow"),
+        aep_ais.APIConnectionError("reset"),
+    ],
+)
+async def test_a_transient_ims_failure_is_retried_on_the_clock(
+    failure: FormResponse | Exception,
+) -> None:
+    clock = FakeClock()
+    ims = FakeIMS(failure, failure, ok("tok-1"))
+    assert await provider().get_token(AuthContext(clock, ims)) == "tok-1"
+    assert len(ims.forms) == 3
+    assert clock.sleeps == [1.0, 4.0]
+
+
+async def test_a_cancelled_retry_wait_gives_up_at_once() -> None:
+    clock = FakeClock()
+    auth = provider()
+    with anyio.CancelScope() as scope:
+
+        async def failing(url: str, form: Mapping[str, str]) -> FormResponse:
+            scope.cancel()
+            return refusal(500, b"{}")
+
+        await auth.get_token(AuthContext(clock, failing))
+    assert scope.cancelled_caught
+    assert clock.sleeps == [1.0]  # the retry wait began and was cut short
+    assert clock.now() == 0
+    # Nothing stale is left behind: the next caller gets a token.
+    assert await auth.get_token(AuthContext(clock, FakeIMS(ok("tok-1")))) == "tok-1"
 
 
 async def test_token_requests_are_logged_without_the_token(
@@ -544,13 +590,20 @@ async def test_200_concurrent_401s_cause_one_refresh(mock: respx.MockRouter) -> 
 async def test_token_endpoint_failure_raises_token_error_and_sends_nothing(
     mock: respx.MockRouter, answer: Any, status: int | None
 ) -> None:
-    mock.post(IMS_URL).mock(side_effect=[answer])
+    clock = FakeClock()
+    if isinstance(answer, Exception):
+        ims = mock.post(IMS_URL).mock(side_effect=answer)
+    else:
+        ims = mock.post(IMS_URL).mock(return_value=answer)
     api = mock.get(operation_url()).respond(200, json=OPERATION)
-    async with client(FakeClock()) as ais:
+    async with client(clock) as ais:
         with pytest.raises(TokenError) as info:
             await ais.get_operation(OPERATION_ID)
     assert info.value.status_code == status
     assert api.call_count == 0
+    final = status == 400
+    assert ims.call_count == (1 if final else 3)
+    assert clock.sleeps == ([] if final else [1.0, 4.0])
     assert SECRET not in str(info.value)
 
 

@@ -170,6 +170,9 @@ def _make_converter() -> cattrs.Converter:
         item_hook = lazy_hook(item)
 
         def structure_list(value: Any, _: type) -> list[Any]:
+            # Lenient: a list the platform sends as null is an empty one.
+            if value is None:
+                return []
             # cattrs would split a string into characters, or a dict into its keys.
             if not isinstance(value, list):
                 raise TypeError(f"expected a list, got {type(value).__name__}")

@@ -137,10 +137,15 @@ def test_operation_details_and_page_renames() -> None:
     assert unstructure(listing) == {"runs": [], "_page": {"limit": 20, "count": 2, "totalCount": 2}}
 
 
-def test_missing_lists_default_to_empty() -> None:
+def test_missing_or_null_lists_are_empty() -> None:
     audience = structure({"audienceId": AUDIENCE_ID}, aep_ais.ExternalAudience)
     assert (audience.fields, audience.labels, audience.tags) == ([], [], [])
     assert structure({"runId": RUN_ID}, aep_ais.IngestionRun).details == []
+    nulls = {"audienceId": AUDIENCE_ID, "fields": None, "labels": None, "tags": None}
+    audience = structure(nulls, aep_ais.ExternalAudience)
+    assert (audience.fields, audience.labels, audience.tags) == ([], [], [])
+    assert structure({"runId": RUN_ID, "details": None}, aep_ais.IngestionRun).details == []
+    assert structure({"runs": None}, _RunListing).runs == []
 
 
 def test_update_sends_only_what_is_set_and_null_to_clear() -> None:

@@ -605,3 +605,16 @@ async def test_custom_transport_is_used(make_client: Callable[..., aep_ais.AISCl
     assert [(r.method, r.url.path) for r in seen] == [
         ("DELETE", f"/data/core/ais/external-audience/{AUDIENCE_ID}")
     ]
+
+
+async def test_default_http_client_is_mocked_and_closed(api: respx.MockRouter) -> None:
+    # Built without transport or http_client: the SDK's own httpx client is used.
+    route = api.delete(f"/external-audience/{AUDIENCE_ID}", name="delete").respond(204)
+    ais = aep_ais.AISClient(
+        org_id=ORG_ID, sandbox=SANDBOX, auth=aep_ais.StaticToken(TOKEN), api_key=API_KEY
+    )
+    async with ais:
+        await ais.delete_audience(AUDIENCE_ID)
+    assert route.call_count == 1
+    assert_platform_headers(route.calls.last.request, has_body=False)
+    assert ais._transport._http.is_closed

@@ -1,6 +1,7 @@
 """aep_ais: an async SDK for the Adobe Experience Platform External Audiences API."""
 
 from ._auth import AuthContext, FormResponse, OAuthServerToServer, StaticToken, TokenProvider
+from ._bulk import BulkResult
 from ._client import DEFAULT_BASE_URL, AISClient
 from ._errors import (
     AISError,
@@ -62,6 +63,7 @@ __all__ = [
     "AuthenticationError",
     "BadGatewayError",
     "BadRequestError",
+    "BulkResult",
     "Clock",
     "ConflictError",
     "DEFAULT_BASE_URL",

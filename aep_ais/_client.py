@@ -5,13 +5,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
+from . import _bulk, _waiting
 from ._auth import TokenProvider
 from ._config import client_kwargs_from_env, client_kwargs_from_file
 from ._convert import to_epoch
@@ -29,7 +30,7 @@ from ._models import (
     _RunRequest,
 )
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Answer, Transport
 from ._validation import check_epoch, check_id, check_run_window, check_spec, check_update
 
 __all__ = ["DEFAULT_BASE_URL", "AISClient"]
@@ -64,8 +65,10 @@ def _check_base_url(base_url: str) -> str:
 def _check_header_value(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(what, "must be a non-empty string")
-    if any(ch in value for ch in "\r\n\0") or value != value.strip():
-        raise ValidationError(what, "must not contain line breaks or surrounding spaces")
+    if value != value.strip() or not all(" " <= ch <= "~" for ch in value):
+        raise ValidationError(
+            what, "must be printable ASCII without line breaks or surrounding spaces"
+        )
     return value
 
 
@@ -119,6 +122,7 @@ class AISClient:
         self.clock: Clock = clock or SystemClock()
         self.auth = auth
         self._operations_path = operations_path.rstrip("/")
+        self._run_guard = _waiting.RunGuard()
         self._transport = Transport(
             base_url=self.base_url,
             headers={
@@ -198,8 +202,14 @@ class AISClient:
 
     async def get_operation(self, operation_id: str) -> Operation:
         """Fetch the state of an audience-creation operation."""
+        return (await self._get_operation_answer(operation_id)).value
+
+    async def _get_operation_answer(
+        self, operation_id: str, *, deadline: float | None = None
+    ) -> Answer[Operation]:
+        # Polls need the answer's Retry-After, and retries bounded by the wait's deadline.
         path = f"{self._operations_path}/{check_id(operation_id, 'operation_id')}"
-        return await self._transport.request("GET", path, into=Operation)
+        return await self._transport.call("GET", path, into=Operation, deadline=deadline)
 
     async def update_audience(self, audience_id: str, update: AudienceUpdate) -> ExternalAudience:
         """Change an audience's description, labels, field labels or TTL; returns it."""
@@ -243,11 +253,16 @@ class AISClient:
 
     async def get_run(self, audience_id: str, run_id: str) -> IngestionRun:
         """Fetch one ingestion run of an audience."""
+        return (await self._get_run_answer(audience_id, run_id)).value
+
+    async def _get_run_answer(
+        self, audience_id: str, run_id: str, *, deadline: float | None = None
+    ) -> Answer[IngestionRun]:
         path = (
             f"/external-audience/{check_id(audience_id, 'audience_id')}"
             f"/runs/{check_id(run_id, 'run_id')}"
         )
-        return await self._transport.request("GET", path, into=IngestionRun)
+        return await self._transport.call("GET", path, into=IngestionRun, deadline=deadline)
 
     async def list_runs(
         self,
@@ -296,6 +311,128 @@ class AISClient:
             "GET", path, into=_RunListing, params=params or None
         )
         return RunList(listing.runs, listing.page)
+
+    # Waiting and bulk helpers (they live in _waiting.py and _bulk.py) ---------------
+
+    async def wait_for_operation(
+        self,
+        operation_id: str,
+        *,
+        poll: PollPolicy | None = None,
+        on_status: _waiting.OnStatus[Operation] | None = None,
+    ) -> Operation:
+        """Wait for a creation operation to end; polls at once, then per `poll`.
+
+        Returns the `SUCCESS` operation. Raises `OperationFailedError` (with the last
+        state) if it failed and `WaitTimeoutError` (with the id) past `poll.timeout`.
+        Transient errors while polling are retried; `on_status` sees every polled state.
+        """
+        return await _waiting.wait_for_operation(self, operation_id, poll=poll, on_status=on_status)
+
+    async def wait_for_run(
+        self,
+        audience_id: str,
+        run_id: str,
+        *,
+        poll: PollPolicy | None = None,
+        on_status: _waiting.OnStatus[IngestionRun] | None = None,
+    ) -> IngestionRun:
+        """Wait for an ingestion run to end; polls at once, then per `poll`.
+
+        Returns the `SUCCESS` run. Raises `RunFailedError` (with the last state, stages
+        included) if it failed and `WaitTimeoutError` (with the IDs) past `poll.timeout`.
+        """
+        return await _waiting.wait_for_run(
+            self, audience_id, run_id, poll=poll, on_status=on_status
+        )
+
+    async def create_and_wait(
+        self,
+        spec: AudienceSpec,
+        *,
+        poll: PollPolicy | None = None,
+        on_status: _waiting.OnStatus[Operation] | None = None,
+    ) -> Operation:
+        """Create an audience and wait for it; returns the `SUCCESS` operation.
+
+        The new audience's id is `audience_id` of the result. Raises as `create_audience`
+        and `wait_for_operation` do.
+        """
+        return await _waiting.create_and_wait(self, spec, poll=poll, on_status=on_status)
+
+    async def run_and_wait(
+        self,
+        audience_id: str,
+        *,
+        data_filter_start_time: datetime | int,
+        data_filter_end_time: datetime | int | None = None,
+        poll: PollPolicy | None = None,
+        if_active: _waiting.IfActive = "wait",
+        on_status: _waiting.OnStatus[IngestionRun] | None = None,
+    ) -> IngestionRun:
+        """Start an ingestion run and wait for it, one active run per audience at a time.
+
+        Within this client, concurrent calls for one audience run one after the other. A
+        run already active on the server (or a start refused with 409/422 while one is) is
+        handled per `if_active`: `"wait"` waits for it and then starts a new run,
+        `"attach"` returns its outcome instead, `"raise"` raises `RunInProgressError`.
+        Returns the `SUCCESS` run; raises `RunFailedError` or `WaitTimeoutError`.
+        """
+        return await _waiting.run_and_wait(
+            self,
+            audience_id,
+            data_filter_start_time=data_filter_start_time,
+            data_filter_end_time=data_filter_end_time,
+            poll=poll,
+            if_active=if_active,
+            on_status=on_status,
+        )
+
+    async def create_many(
+        self,
+        specs: Iterable[AudienceSpec],
+        *,
+        concurrency: int,
+        wait: bool = True,
+        poll: PollPolicy | None = None,
+        on_progress: _bulk.OnProgress | None = None,
+    ) -> list[_bulk.BulkResult[AudienceSpec, Operation]]:
+        """Create many audiences, at most `concurrency` at once; one `BulkResult` per spec.
+
+        With `wait` each is waited for (`create_and_wait`). Results come in input order; a
+        failure is that item's `error` and never stops the others. `on_progress(done,
+        total)` is called after each item.
+        """
+        return await _bulk.create_many(
+            self, specs, concurrency=concurrency, wait=wait, poll=poll, on_progress=on_progress
+        )
+
+    async def run_many(
+        self,
+        audience_ids: Iterable[str],
+        *,
+        data_filter_start_time: datetime | int,
+        data_filter_end_time: datetime | int | None = None,
+        concurrency: int,
+        if_active: _waiting.IfActive = "wait",
+        poll: PollPolicy | None = None,
+        on_progress: _bulk.OnProgress | None = None,
+    ) -> list[_bulk.BulkResult[str, IngestionRun]]:
+        """`run_and_wait` for many audiences, at most `concurrency` at once, in input order.
+
+        One `BulkResult` per audience id; a failure is that item's `error` and never stops
+        the others. `on_progress(done, total)` is called after each item.
+        """
+        return await _bulk.run_many(
+            self,
+            audience_ids,
+            data_filter_start_time=data_filter_start_time,
+            data_filter_end_time=data_filter_end_time,
+            concurrency=concurrency,
+            if_active=if_active,
+            poll=poll,
+            on_progress=on_progress,
+        )
 
 
 def _as_datetime(value: datetime | int) -> datetime:

@@ -1,0 +1,90 @@
+"""The README's commands and examples are real: these tests run them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aep_ais
+from aep_ais.testing import Emulator, FakeClock
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_the_first_lines_give_the_demo_and_the_test_commands() -> None:
+    head = "\n".join(README.read_text().splitlines()[:15])
+    demo, tests = _blocks("sh")[:2]
+    assert demo in head and tests in head
+    assert demo.strip().endswith("aep-ais demo")
+    assert "pytest" in tests
+    # CI runs the same test command as the README gives.
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "-m pytest" in ci and '-e ".[test]"' in ci
+
+
+async def test_the_usage_example_creates_and_ingests_on_the_emulator() -> None:
+    usage = _blocks("python")[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(usage, "README.md", "exec"), namespace)
+    clock = FakeClock()
+    emulator = Emulator(clock=clock, operation_time=20, run_time=90)
+    async with aep_ais.AISClient(
+        org_id="readme@AdobeOrg",
+        auth=aep_ais.StaticToken("readme-token"),
+        api_key="readme-key",
+        transport=emulator.transport(),
+        clock=clock,
+    ) as ais:
+        run = await namespace["refresh_buyers"](ais)
+    assert run.status == aep_ais.RunStatus.SUCCESS
+    [audience] = emulator.audiences.values()
+    assert audience.name == "Spring buyers"
+    assert run.audience_id == audience.audience_id
+
+
+async def test_the_client_construction_example_builds_a_client() -> None:
+    construction = _blocks("python")[1]
+    namespace: dict[str, Any] = {}
+    exec(compile(construction, "README.md", "exec"), namespace)
+    ais = namespace["ais"]
+    try:
+        assert isinstance(ais, aep_ais.AISClient)
+        assert ais.poll.timeout == 3600
+        assert "my-secret" not in repr(ais.auth) + repr(ais)
+    finally:
+        await ais.aclose()
+
+
+def test_the_emulator_fixture_example_passes_under_pytest(tmp_path: Path) -> None:
+    fixture_example = _blocks("python")[2]
+    (tmp_path / "test_example.py").write_text(fixture_example)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "-W",
+            "error",
+            "test_example.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout

@@ -331,9 +331,8 @@ async def test_update_audience_reads_the_flat_source_spec(
 async def test_delete_audience(api: respx.MockRouter, ais: aep_ais.AISClient) -> None:
     route = api.delete(f"/external-audience/{AUDIENCE_ID}", name="delete").respond(204)
 
-    result = await ais.delete_audience(AUDIENCE_ID)
+    await ais.delete_audience(AUDIENCE_ID)
 
-    assert result is None
     assert route.call_count == 1
     assert route.calls.last.request.method == "DELETE"
     assert_platform_headers(route.calls.last.request, has_body=False)

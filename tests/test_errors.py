@@ -400,7 +400,7 @@ def test_hierarchy() -> None:
         aep_ais.GatewayTimeoutError,
     ):
         assert issubclass(cls, aep_ais.ServerError)
-    for cls in (
+    for base_child in (
         aep_ais.APIError,
         aep_ais.APIConnectionError,
         aep_ais.TokenError,
@@ -409,7 +409,7 @@ def test_hierarchy() -> None:
         aep_ais.RunInProgressError,
         aep_ais.WaitTimeoutError,
     ):
-        assert issubclass(cls, aep_ais.AISError)
+        assert issubclass(base_child, aep_ais.AISError)
 
 
 def test_failure_errors_carry_their_state() -> None:

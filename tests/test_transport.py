@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -114,7 +114,10 @@ FAILURES: dict[str, tuple[type[aep_ais.AISError], bool, bool]] = {
 }
 
 
-def failing(kind: str) -> Callable[[httpx.Request], httpx.Response]:
+Effect = Callable[[httpx.Request], httpx.Response]
+
+
+def failing(kind: str) -> Effect:
     """A respx side effect that fails every time in the given way."""
 
     def effect(request: httpx.Request) -> httpx.Response:
@@ -199,7 +202,7 @@ async def test_create_is_retried_when_the_server_surely_did_not_act(
 ) -> None:
     _, _, call, good, _ = ENDPOINTS[endpoint]
     fail = failing(failure)
-    answers = iter([fail, fail, lambda request: good])
+    answers: Iterator[Effect] = iter([fail, fail, lambda request: good])
     route = route_for(api, endpoint).mock(side_effect=lambda request: next(answers)(request))
 
     result = await call(ais)
@@ -238,7 +241,7 @@ async def test_get_recovers_after_transient_failures(
     sleeps: list[float],
 ) -> None:
     good = ENDPOINTS["get_run"][3]
-    answers = iter([*(failing(f) for f in failures), lambda request: good])
+    answers: Iterator[Effect] = iter([*(failing(f) for f in failures), lambda request: good])
     route = route_for(api, "get_run").mock(side_effect=lambda request: next(answers)(request))
 
     run = await ais.get_run(AUDIENCE_ID, RUN_ID)
@@ -488,7 +491,7 @@ async def test_deadline_bounds_the_request_timeout(
     path = ENDPOINTS["get_run"][1]
     clock.advance(10.0)
 
-    answer = await ais._transport.call("GET", path, into=None, deadline=clock.now() + 2.5)
+    answer: Any = await ais._transport.call("GET", path, into=None, deadline=clock.now() + 2.5)
 
     assert answer.status_code == 200
     timeout = route.calls.last.request.extensions["timeout"]

@@ -446,5 +446,7 @@ async def test_http_client_and_transport_are_exclusive(
 ) -> None:
     async with httpx.AsyncClient() as http:
         with pytest.raises(aep_ais.ValidationError) as info:
-            make_client(http_client=http, transport=httpx.MockTransport(lambda r: None))
+            make_client(
+                http_client=http, transport=httpx.MockTransport(lambda r: httpx.Response(204))
+            )
     assert info.value.field == "transport"

@@ -175,7 +175,9 @@ def _auth(
     except ValidationError as exc:
         if exc.field in ("token", "client_id", "client_secret", "scopes", "token_url"):
             field = named("access_token" if exc.field == "token" else exc.field)
-            raise ValidationError(field, f"{exc.problem} (in {source})") from None
+            # The auth classes' own refusals do not say where the value came from.
+            problem = exc.problem if source in exc.problem else f"{exc.problem} (in {source})"
+            raise ValidationError(field, problem) from None
         raise
 
 

@@ -38,6 +38,7 @@ import attrs
 from ._errors import (
     APIConnectionError,
     ConflictError,
+    MalformedResponseError,
     OperationFailedError,
     RateLimitError,
     RunFailedError,
@@ -142,6 +143,14 @@ def _status(state: Operation | IngestionRun | None) -> str | None:
 def _operation_outcome(operation: Operation) -> Operation:
     if operation.status == "FAILED":
         raise OperationFailedError(operation)
+    if not operation.audience_id:
+        # Success is only useful with the id of what was created; an answer without it
+        # is the platform's fault, not a reason to hand the caller a half result.
+        raise MalformedResponseError(
+            f"operation {operation.operation_id} succeeded but its answer has no audienceId",
+            status_code=200,
+            server_may_have_acted=True,
+        )
     return operation
 
 

@@ -6,6 +6,7 @@ become one line on stderr and a status per class of failure (see `aep-ais --help
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -15,7 +16,14 @@ import anyio
 from ._cli.commands import COMMANDS, Context, open_client
 from ._cli.demo import demo
 from ._cli.emulated import serve
-from ._cli.errors import EXIT_INTERRUPTED, EXIT_OK, CLIError, describe, exit_code_for
+from ._cli.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CLIError,
+    describe,
+    exit_code_for,
+)
 from ._cli.output import Printer
 from ._cli.parser import build_parser, option
 from ._errors import AISError, OperationFailedError, RunFailedError
@@ -62,10 +70,23 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         return EXIT_INTERRUPTED
     except (AISError, CLIError, OSError, BaseExceptionGroup) as caught:
         error = _leaf(caught)
+        if isinstance(error, BrokenPipeError):
+            # The reader went away (`aep-ais runs ... | head`): stop quietly, like Unix tools.
+            _silence_stdout()
+            return EXIT_BROKEN_PIPE
         if not isinstance(error, AISError | CLIError | OSError):
             raise
         return _report(error, printer, stderr)
     return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _report(exc: BaseException, printer: Printer, stderr: TextIO) -> int:

@@ -6,6 +6,7 @@ emulator, on a `FakeClock`, so waits take no real time.
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import subprocess
@@ -1019,3 +1020,18 @@ def test_emulator_server_without_uvicorn_says_what_to_install(
     assert error_line(result) == (
         "aep-ais: the emulator server needs uvicorn: pip install 'aep-ais[serve]'"
     )
+
+
+class ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone away, as with `aep-ais runs ... | head -1`."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_stdout_pipe_ends_quietly_with_141(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["demo"], clock=FakeClock()) == 141
+    assert capsys.readouterr().err == ""

@@ -337,6 +337,14 @@ def test_unreadable_config_files(tmp_path: Path, content: str, words: str) -> No
     assert info.value.__context__ is None or info.value.__suppress_context__
 
 
+def test_a_file_without_credentials_is_named_once(tmp_path: Path) -> None:
+    path = write(tmp_path, {"org_id": ORG_ID})
+    with pytest.raises(ValidationError) as info:
+        AISClient.from_config_file(path)
+    assert "no credentials" in str(info.value)
+    assert str(info.value).count(path.name) == 1
+
+
 def test_a_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as info:
         AISClient.from_config_file(tmp_path / "nope.json")

@@ -33,6 +33,8 @@ POLICY = aep_ais.PollPolicy(interval=1.0, multiplier=2.0, max_interval=5.0, time
 
 def op(status: str, **extra: Any) -> httpx.Response:
     body = {"operationId": OPERATION_ID, "status": status, **extra}
+    if status == "SUCCESS":
+        body.setdefault("audienceId", AUDIENCE_ID)
     return httpx.Response(200, json=body)
 
 
@@ -300,6 +302,16 @@ async def test_a_failed_operation_raises_with_its_last_state(
     assert caught.value.operation_id == OPERATION_ID
     assert caught.value.operation.status == "FAILED"
     assert caught.value.operation.audience_name == "Spring buyers"
+
+
+async def test_a_success_without_an_audience_id_is_a_malformed_answer(
+    api: respx.MockRouter, ais: aep_ais.AISClient
+) -> None:
+    api.get(OP_PATH).mock(side_effect=[op("PROCESSING"), op("SUCCESS", audienceId=None)])
+    with pytest.raises(aep_ais.MalformedResponseError) as caught:
+        await ais.wait_for_operation(OPERATION_ID)
+    assert OPERATION_ID in str(caught.value)
+    assert "audienceId" in str(caught.value)
 
 
 async def test_a_failed_run_raises_with_its_stages(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .. import _errors as e
 
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "CLIError",
@@ -27,6 +28,7 @@ EXIT_FAILED = 6
 EXIT_TIMEOUT = 7
 EXIT_UNAVAILABLE = 8
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off by `head`
 
 # First match wins, so subclasses come before their bases.
 _TABLE: tuple[tuple[type[BaseException], int], ...] = (

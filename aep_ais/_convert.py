@@ -167,15 +167,19 @@ def _make_converter() -> cattrs.Converter:
 
     def list_factory(t: Any) -> Any:
         item = get_args(t)[0] if get_args(t) else Any
-        item_hook = lazy_hook(item)
+        # Looked up once, on first use for a model (see `lazy_hook`), not once per item.
+        item_hook = None if attrs.has(item) else get_hook(item)
 
         def structure_list(value: Any, _: type) -> list[Any]:
+            nonlocal item_hook
             # Lenient: a list the platform sends as null is an empty one.
             if value is None:
                 return []
             # cattrs would split a string into characters, or a dict into its keys.
             if not isinstance(value, list):
                 raise TypeError(f"expected a list, got {type(value).__name__}")
+            if item_hook is None:
+                item_hook = get_hook(item)
             return [item_hook(v, item) for v in value]
 
         return structure_list
@@ -216,10 +220,23 @@ def _make_converter() -> cattrs.Converter:
     def optional_factory(t: Any) -> Any:
         # cattrs' own hook for `X | None` looks up the hook of `X` on every value.
         inner = next(a for a in get_args(t) if a is not type(None))
-        inner_hook = lazy_hook(inner)
+        if inner is str:
+            # Most optional attributes are strings: keep those without a further call.
+            def structure_optional_str(value: Any, _: type) -> Any:
+                if value is None or value.__class__ is str:
+                    return value
+                return _structure_str(value, str)
+
+            return structure_optional_str
+        inner_hook = None if attrs.has(inner) else get_hook(inner)
 
         def structure_optional(value: Any, _: type) -> Any:
-            return None if value is None else inner_hook(value, inner)
+            nonlocal inner_hook
+            if value is None:
+                return None
+            if inner_hook is None:
+                inner_hook = get_hook(inner)
+            return inner_hook(value, inner)
 
         return structure_optional
 

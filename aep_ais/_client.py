@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -13,7 +12,7 @@ from typing import Any, Self
 import httpx
 
 from . import _bulk, _waiting
-from ._auth import TokenProvider
+from ._auth import TokenProvider, is_loopback_host
 from ._config import client_kwargs_from_env, client_kwargs_from_file
 from ._convert import to_epoch
 from ._errors import ValidationError
@@ -42,20 +41,11 @@ OPERATIONS_PATH = "/external-audience/operations"
 SORT_KEYS = frozenset({"name", "-name", "createdAt", "-createdAt"})
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_base_url(base_url: str) -> str:
     parts = urllib.parse.urlsplit(base_url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValidationError("base_url", f"{base_url!r} is not an http(s) URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ValidationError(
             "base_url", "plain http is allowed only for loopback hosts: tokens must not leak"
         )

@@ -180,26 +180,17 @@ class Transport:
 
     def _decode(self, response: httpx.Response, into: type[T], method: str, path: str) -> T:
         try:
-            data = json.loads(response.content)
-            return structure(data, into)
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-            # A bad value inside good JSON (a date string, say) also raises ValueError.
-            bad_json = isinstance(exc, json.JSONDecodeError | UnicodeDecodeError)
-            problem = "not JSON" if bad_json else "not the expected shape"
+            return structure(json.loads(response.content), into)
+        except AISError:
+            raise
+        except Exception as exc:  # json, cattrs and the hooks' own errors alike
+            # A bad value inside good JSON (a date string, say) raises ValueError too.
+            if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+                problem = f"is not JSON (expected {into.__name__})"
+            else:
+                problem = f"does not fit {into.__name__}"
             raise MalformedResponseError(
-                f"the answer is {problem} for {into.__name__} ({type(exc).__name__})",
-                status_code=response.status_code,
-                request_id=_request_id(response.headers),
-                body=_decode_body(response),
-                method=method,
-                path=path,
-                server_may_have_acted=True,
-            ) from exc
-        except Exception as exc:  # cattrs' own errors (ClassValidationError, ...)
-            if isinstance(exc, AISError):
-                raise
-            raise MalformedResponseError(
-                f"the answer does not fit {into.__name__} ({type(exc).__name__})",
+                f"the answer {problem} ({type(exc).__name__})",
                 status_code=response.status_code,
                 request_id=_request_id(response.headers),
                 body=_decode_body(response),

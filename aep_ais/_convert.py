@@ -71,6 +71,8 @@ def to_epoch(value: datetime | int | float) -> int:
 
 
 def _structure_datetime(value: Any, _: type) -> datetime:
+    if value.__class__ is int:  # what the wire nearly always holds: skip the checks below
+        return datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, bool):
         raise TypeError(f"expected epoch seconds, got {value!r}")
     if isinstance(value, str):
@@ -220,14 +222,16 @@ def _make_converter() -> cattrs.Converter:
     def optional_factory(t: Any) -> Any:
         # cattrs' own hook for `X | None` looks up the hook of `X` on every value.
         inner = next(a for a in get_args(t) if a is not type(None))
-        if inner is str:
-            # Most optional attributes are strings: keep those without a further call.
-            def structure_optional_str(value: Any, _: type) -> Any:
-                if value is None or value.__class__ is str:
-                    return value
-                return _structure_str(value, str)
+        if inner is str or inner is bool:
+            plain_hook = get_hook(inner)
 
-            return structure_optional_str
+            # Most optional attributes are strings: keep those without a further call.
+            def structure_optional_plain(value: Any, _: type) -> Any:
+                if value is None or value.__class__ is inner:
+                    return value
+                return plain_hook(value, inner)
+
+            return structure_optional_plain
         inner_hook = None if attrs.has(inner) else get_hook(inner)
 
         def structure_optional(value: Any, _: type) -> Any:

@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=None, help="calls per side (20000)")
     args = parser.parse_args(argv)
     calls = args.calls or (400 if args.quick else 20_000)
-    rounds = args.rounds or (4 if args.quick else 20)
+    rounds = args.rounds or (4 if args.quick else 40)
     version = sys.version.split()[0]
     print(
         f"overhead: {calls} calls per side in {rounds} interleaved rounds, "

@@ -51,7 +51,10 @@ def running_server(
 
     `port=0` picks a free port. For tests: `with running_server(emu) as base_url: ...`.
     """
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # Naming the protocol matters: asyncio sets TCP_NODELAY only on sockets whose proto is
+    # IPPROTO_TCP, and without it Nagle meets delayed ACKs and each answer waits ~40 ms.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     server = _uvicorn().Server(_config(emulator, log_config=None, log_level="warning"))

@@ -29,7 +29,8 @@ AISError
 
 Errors that come from a request carry `server_may_have_acted`: `False` when the server
 surely did nothing (a 4xx, or no connection was made), `True` when it may have (a 5xx or a
-lost answer), which is what a caller needs to know after a failed create.
+lost answer), which is what a caller needs to know after a failed create. A
+`ValidationError` or `TokenError` means the request was never sent: always `False`.
 """
 
 from __future__ import annotations
@@ -259,6 +260,9 @@ class APITimeoutError(APIConnectionError):
 class ValidationError(AISError, ValueError):
     """Bad input, caught before any request was sent; `field` names the culprit."""
 
+    # Nothing was sent, so a failed create can be sent again once the input is fixed.
+    server_may_have_acted = False
+
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
         self.problem = problem
@@ -266,7 +270,13 @@ class ValidationError(AISError, ValueError):
 
 
 class TokenError(AISError):
-    """The token endpoint refused to issue a token, or could not be reached."""
+    """The token endpoint refused to issue a token, or could not be reached.
+
+    `server_may_have_acted` is `False`: the API request that needed the token was not
+    sent (a create is retried only after attempts the server surely did not act on).
+    """
+
+    server_may_have_acted = False
 
     def __init__(
         self,

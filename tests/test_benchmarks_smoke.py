@@ -63,3 +63,36 @@ def test_import_time_compares_against_httpx() -> None:
     _check(lines, ["import time"])
     assert re.search(r"aep_ais [\d.]+ ms, httpx [\d.]+ ms", lines[0])
     assert "target <= 1.3" in lines[0]
+
+
+def test_bulk_counts_requests_over_a_socket_to_another_process() -> None:
+    lines = _run("bulk.py", "--audiences", "10", "--time", "0.2", "--probes", "3")
+    _check(
+        lines,
+        [
+            "bulk wall time",
+            "bulk wall vs 2T + minimum request",
+            "polls per wait",
+            "requests per audience",
+            "peak RSS",
+        ],
+    )
+    assert "target <= 1.3" in lines[0]
+    assert "target <= 1.5" in lines[2]
+    # T is shorter than the first poll interval: each wait ends at its first poll.
+    per_kind = "create 1.00, list_runs 1.00, operation 1.00, run 1.00, start_run 1.00"
+    assert f"sdk 5.00 ({per_kind})" in lines[3]
+
+
+def test_soak_in_process_prints_every_check_met() -> None:
+    lines = _run("soak.py", "--in-process", "--audiences", "40")
+    assert [line.split(":", 1)[0] for line in lines] == [
+        "RESULT soak none lost, none hung",
+        "RESULT soak no audience created twice",
+        "RESULT soak failed creates say whether the server may have acted",
+        "RESULT soak resending resolves them",
+        "RESULT soak never two active runs of one audience",
+        "RESULT soak one token request per expiry",
+    ]
+    assert all(line.endswith("target met") for line in lines), lines
+    assert "40 audiences: " in lines[0] and ", 0 lost, hung False" in lines[0]

@@ -13,8 +13,9 @@ from attrs import frozen
 from ._errors import ValidationError
 from ._models import AudienceSpec, IngestionRun, Operation
 from ._policies import PollPolicy
+from ._runs import run_and_wait
 from ._validation import check_run_window
-from ._waiting import IF_ACTIVE_MODES, IfActive, create_and_wait, run_and_wait
+from ._waiting import IF_ACTIVE_MODES, IfActive, create_and_wait
 
 if TYPE_CHECKING:
     from ._client import AISClient

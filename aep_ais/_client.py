@@ -11,7 +11,7 @@ from typing import Any, Self
 
 import httpx
 
-from . import _bulk, _waiting
+from . import _bulk, _runs, _waiting
 from ._auth import TokenProvider, is_loopback_host
 from ._config import client_kwargs_from_env, client_kwargs_from_file
 from ._convert import to_epoch
@@ -368,7 +368,7 @@ class AISClient:
         `"attach"` returns its outcome instead, `"raise"` raises `RunInProgressError`.
         Returns the `SUCCESS` run; raises `RunFailedError` or `WaitTimeoutError`.
         """
-        return await _waiting.run_and_wait(
+        return await _runs.run_and_wait(
             self,
             audience_id,
             data_filter_start_time=data_filter_start_time,

@@ -19,39 +19,31 @@ Semantics every wait shares (`_poll`):
 - `on_status` sees every polled state, the final one included, before a `FAILED` state
   raises; an error it raises ends the wait.
 
-`run_and_wait` keeps one active run per audience: within a client with the `RunGuard`
-(`_guard.py`), across processes by looking at `list_runs` before a start and again after a
-start refused with 409 or 422.
+`run_and_wait`, built on these waits, lives in `_runs.py`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
 from ._errors import (
     APIConnectionError,
-    ConflictError,
     MalformedResponseError,
     OperationFailedError,
     RateLimitError,
     RunFailedError,
-    RunInProgressError,
     ServerError,
-    UnprocessableEntityError,
-    ValidationError,
     WaitTimeoutError,
 )
 from ._guard import RunGuard
 from ._models import AudienceSpec, IngestionRun, Operation
 from ._policies import Clock, PollPolicy
-from ._validation import check_id, check_run_window
+from ._validation import check_id
 
 if TYPE_CHECKING:
     from ._client import AISClient
@@ -62,7 +54,6 @@ __all__ = [
     "OnStatus",
     "RunGuard",
     "create_and_wait",
-    "run_and_wait",
     "wait_for_operation",
     "wait_for_run",
 ]
@@ -276,113 +267,3 @@ async def create_and_wait(
     return await _wait_operation(
         client, operation.operation_id, poll=poll, on_status=on_status, immediate=False
     )
-
-
-# run_and_wait ----------------------------------------------------------------------------
-
-
-def _newest_active(runs: list[IngestionRun], ignore: set[str]) -> IngestionRun | None:
-    active = [r for r in runs if not r.done and r.run_id not in ignore]
-    if not active:
-        return None
-    return max(active, key=lambda r: r.created_at.timestamp() if r.created_at else 0.0)
-
-
-async def _find_active_run(
-    client: AISClient, audience_id: str, *, ignore: set[str]
-) -> IngestionRun | None:
-    """The newest run the listing shows as not done, leaving out runs seen to their end.
-
-    Only one run can be active, so the newest few are enough; all of them are scanned in
-    case the server ignores the sort. `ignore` keeps a listing that lags behind `get_run`
-    from sending the caller round in circles.
-    """
-    runs = await client.list_runs(audience_id, limit=10, sort_by="-createdAt")
-    return _newest_active(runs, ignore)
-
-
-async def run_and_wait(
-    client: AISClient,
-    audience_id: str,
-    *,
-    data_filter_start_time: datetime | int,
-    data_filter_end_time: datetime | int | None = None,
-    poll: PollPolicy | None = None,
-    if_active: IfActive = "wait",
-    on_status: OnStatus[IngestionRun] | None = None,
-) -> IngestionRun:
-    """Start an ingestion run, keeping one active run per audience, and wait for it.
-
-    The client's lock for the audience is held from the look for an active run to the end
-    of the wait. `poll.timeout` bounds each wait (for another run, and for this one), not
-    the time spent queued behind this client's other calls for the audience.
-    """
-    check_id(audience_id, "audience_id")
-    check_run_window(data_filter_start_time, data_filter_end_time)
-    if if_active not in IF_ACTIVE_MODES:
-        raise ValidationError("if_active", "must be 'wait', 'attach' or 'raise'")
-    guard: RunGuard = client._run_guard
-    if if_active == "raise":
-        busy = guard.busy(audience_id)
-        if busy is not None:
-            raise RunInProgressError(
-                audience_id, busy.run_id, detail="another run_and_wait of this client has it"
-            )
-    async with guard.hold(audience_id) as (slot, arrived):
-        if if_active == "attach" and slot.finished != arrived and slot.outcome is not None:
-            return _run_outcome(slot.outcome)
-
-        ended: set[str] = set()
-
-        def record(final: IngestionRun) -> None:
-            ended.add(final.run_id)
-            slot.finished += 1
-            slot.outcome = final
-
-        async def wait_out(run: IngestionRun, *, immediate: bool) -> IngestionRun:
-            slot.run_id = run.run_id
-            try:
-                final = await _wait_run(
-                    client,
-                    audience_id,
-                    run.run_id,
-                    poll=poll,
-                    on_status=on_status,
-                    immediate=immediate,
-                )
-            except RunFailedError as exc:
-                record(exc.run)
-                raise
-            finally:
-                slot.run_id = None
-            record(final)
-            return final
-
-        refusal: ConflictError | UnprocessableEntityError | None = None
-        while True:
-            active = await _find_active_run(client, audience_id, ignore=ended)
-            if active is None:
-                if refusal is not None:
-                    raise refusal
-                try:
-                    run = await client.start_run(
-                        audience_id,
-                        data_filter_start_time=data_filter_start_time,
-                        data_filter_end_time=data_filter_end_time,
-                    )
-                except (ConflictError, UnprocessableEntityError) as exc:
-                    # The refusal's status is not documented: look before deciding.
-                    refusal = exc
-                    continue
-                if run.done:
-                    record(run)
-                    return _run_outcome(run)
-                return await wait_out(run, immediate=False)
-            if if_active == "raise":
-                raise RunInProgressError(audience_id, active.run_id) from refusal
-            refusal = None
-            if if_active == "attach":
-                return await wait_out(active, immediate=True)
-            # Another caller's run failing does not stop ours from being started.
-            with contextlib.suppress(RunFailedError):
-                await wait_out(active, immediate=True)

@@ -96,3 +96,29 @@ def test_soak_in_process_prints_every_check_met() -> None:
     ]
     assert all(line.endswith("target met") for line in lines), lines
     assert "40 audiences: " in lines[0] and ", 0 lost, hung False" in lines[0]
+
+
+def test_polling_prints_every_t_against_both_loops() -> None:
+    lines = _run("polling.py", "--seeds", "2")
+    times = ["2s", "30s", "5min", "1h"]
+    _check(
+        lines,
+        [f"operation T={t} {table}" for table in ("exact", "phase") for t in times]
+        + ["run_and_wait T=5min phase"],
+    )
+    # Virtual time makes the fixed loops exact: one poll at once, then one per interval.
+    assert "1s loop polls 31, delay 0.00 s; 30s loop polls 2, delay 0.00 s" in lines[1]
+    assert "1s loop polls 3601, delay 0.00 s; 30s loop polls 121, delay 0.00 s" in lines[3]
+    assert "target delay <= 7.5 s and polls < 1s loop" in lines[1]
+    assert all(re.search(r"sdk polls [\d.]+ \(max \d+\), delay [\d.]+ s", line) for line in lines)
+
+
+def test_scale_reports_memory_per_wait_and_an_empty_run_guard() -> None:
+    lines = _run("scale.py", "--waits", "60")
+    _check(lines, ["peak RSS per wait", "tracemalloc peak per wait", "run guard"])
+    assert re.search(r"sdk [\d.]+ KB, raw [\d.]+ KB", lines[0])
+    assert "target <= 10 KB" in lines[0] and "target <= 10 KB" in lines[1]
+    # The guard check is a count, not a timing: it holds at any size.
+    assert ", 0 with an entry for an audience nobody waited on" in lines[2]
+    assert "; 0 entries after all returned; ratio 1.000 " in lines[2]
+    assert lines[2].endswith("target 0 and 0 met")

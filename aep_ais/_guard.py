@@ -18,11 +18,17 @@ from ._models import IngestionRun
 __all__ = ["RunGuard"]
 
 
+def _new_lock() -> anyio.Lock:
+    # Naming `anyio.Lock` at class creation would load anyio's synchronisation module at
+    # `import aep_ais` (about 9 ms); only the first guarded run needs it.
+    return anyio.Lock()
+
+
 @attrs.define(eq=False)
 class _Slot:
     """One audience's lock and what its holder is doing; shared by everyone queued on it."""
 
-    lock: anyio.Lock = attrs.Factory(anyio.Lock)
+    lock: anyio.Lock = attrs.Factory(_new_lock)
     users: int = 0
     run_id: str | None = None
     # Runs seen to their end by holders, and the last one's final state, so that callers

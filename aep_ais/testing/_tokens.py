@@ -61,9 +61,11 @@ class TokenIssuer:
             expires_at=self.clock.now() + self.lifetime,
         )
         self.issued += 1
+        # IMS sends whole seconds; a sub-second test lifetime is sent as it is, since
+        # rounding it down to 0 would describe a token that is dead on arrival.
+        lifetime = int(self.lifetime) if float(self.lifetime).is_integer() else self.lifetime
         return json_reply(
-            200,
-            {"access_token": token, "token_type": "bearer", "expires_in": int(self.lifetime)},
+            200, {"access_token": token, "token_type": "bearer", "expires_in": lifetime}
         )
 
     def revoke(self, token: str) -> None:

@@ -85,6 +85,12 @@ async def test_issued_tokens_expire_after_their_lifetime(clock: FakeClock, stric
         assert_invalid_token(await call(http, token))
 
 
+async def test_a_sub_second_lifetime_is_reported_as_it_is(clock: FakeClock) -> None:
+    emu = Emulator(clock=clock, token_lifetime=0.5)
+    async with httpx.AsyncClient(transport=emu.transport(), base_url=BASE, headers=HEADERS) as http:
+        assert (await get_token(http, emu)).json()["expires_in"] == 0.5
+
+
 @pytest.mark.parametrize("strict", [False, True])
 async def test_revoked_tokens_get_401(clock: FakeClock, strict: bool) -> None:
     emu = Emulator(clock=clock, strict_tokens=strict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -149,6 +150,26 @@ class AISClient:
     async def aclose(self) -> None:
         """Close the HTTP connections the client opened (a user's `http_client` stays open)."""
         await self._transport.aclose()
+
+    def with_options(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> Self:
+        """This client with other policies, for a call or a group of calls.
+
+        `ais.with_options(retry=RetryPolicy(max_attempts=1)).get_run(...)` changes only
+        that use. The view shares the parent's connections, token cache and run guard (so
+        the one-active-run rule holds across both); closing it closes nothing, and it
+        lives as long as its parent.
+        """
+        view = copy.copy(self)
+        view.retry = retry or self.retry
+        view.poll = poll or self.poll
+        view._transport = self._transport.with_options(retry=retry, timeout=timeout)
+        return view
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:

@@ -7,6 +7,7 @@ error mapping and decoding into a model.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Mapping
@@ -136,6 +137,23 @@ class Transport:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._http.aclose()
+
+    def with_options(
+        self, *, retry: RetryPolicy | None = None, timeout: float | httpx.Timeout | None = None
+    ) -> Transport:
+        """A sibling with other policies that shares this one's connections and token.
+
+        The sibling never closes the HTTP client: its lifetime is its parent's.
+        """
+        twin = copy.copy(self)
+        twin._owns_client = False
+        if retry is not None:
+            twin.retry = retry
+        if timeout is not None:
+            twin._timeout = (
+                timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+            )
+        return twin
 
     async def request(
         self,

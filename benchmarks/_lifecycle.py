@@ -22,7 +22,23 @@ import anyio
 import aep_ais
 from aep_ais.testing import Emulator
 
-__all__ = ["SoakRun", "Trace", "audience_spec", "cancelled_at", "soak"]
+__all__ = ["SOAK_FAULT_KINDS", "SoakRun", "Trace", "audience_spec", "cancelled_at", "soak"]
+
+# Every fault the soak injects: each kind before the server acts, and after it for those
+# where that differs (a 429 always comes before).
+SOAK_FAULT_KINDS = (
+    "429",
+    "500",
+    "500-after",
+    "502",
+    "502-after",
+    "503",
+    "503-after",
+    "drop",
+    "drop-after",
+    "slow",
+    "slow-after",
+)
 
 V = TypeVar("V")
 Outcome: TypeAlias = V | aep_ais.AISError  # the value, or the typed error it ended with

@@ -30,24 +30,11 @@ from typing import Any
 import anyio
 from _counts import build_report
 from _harness import arg_parser
-from _lifecycle import soak
+from _lifecycle import SOAK_FAULT_KINDS, soak
 
 import aep_ais
 from aep_ais.testing import Emulator, FakeClock, FaultPlan, running_server
 
-FAULT_KINDS = (
-    "429",
-    "500",
-    "500-after",
-    "502",
-    "502-after",
-    "503",
-    "503-after",
-    "drop",
-    "drop-after",
-    "slow",
-    "slow-after",
-)
 ORG = "0123456789ABCDEF01234567@AdobeOrg"
 
 
@@ -120,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         token_lifetime=lifetime,
         seed=args.seed,
         faults=FaultPlan(
-            args.fault_rate, FAULT_KINDS, seed=args.seed, retry_after=t, slow_seconds=slow
+            args.fault_rate, SOAK_FAULT_KINDS, seed=args.seed, retry_after=t, slow_seconds=slow
         ),
     )
     where = "in-process, virtual clock" if args.in_process else "over 127.0.0.1, real time"

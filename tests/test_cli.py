@@ -11,7 +11,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -987,7 +986,7 @@ def _drive_served_emulator(
         monkeypatch.delenv(var)
     for var, value in exports.items():
         monkeypatch.setenv(var, value)
-    _wait_until_listening(port)
+    _wait_until_listening(server, port)
 
     created = cli("create", str(spec_file), "--json")
     assert created.code == 0, created.err
@@ -1001,14 +1000,13 @@ def _drive_served_emulator(
     assert "100950-409" in error_line(again)
 
 
-def _wait_until_listening(port: int) -> None:
-    # A real server in another process: wait for its socket, not for virtual time.
-    for _ in range(200):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError("the emulator server did not start")
+def _wait_until_listening(server: subprocess.Popen[str], port: int) -> None:
+    # uvicorn says so on stderr once its socket listens; EOF means the server died.
+    assert server.stderr is not None
+    for line in server.stderr:
+        if f"running on http://127.0.0.1:{port}" in line:
+            return
+    raise AssertionError(f"the emulator server ended early (exit {server.wait()})")
 
 
 def test_emulator_server_without_uvicorn_says_what_to_install(

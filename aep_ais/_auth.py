@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
-from attrs import frozen
+from attrs import field, frozen
 
 from ._errors import APIConnectionError, TokenError, ValidationError
 from ._policies import Clock
@@ -78,10 +78,10 @@ def check_secure_url(url: object, what: str) -> str:
 
 @frozen
 class FormResponse:
-    """What a form post answered: status and raw body."""
+    """What a form post answered: status and raw body (never shown: it may hold a token)."""
 
     status_code: int
-    content: bytes
+    content: bytes = field(repr=False)
 
 
 @frozen
@@ -288,10 +288,15 @@ class OAuthServerToServer:
             response = await ctx.post_form(self.token_url, form)
         except APIConnectionError as exc:
             raise TokenError(f"could not reach the token endpoint {self.token_url}: {exc}") from exc
-        del form
+        finally:
+            # A traceback keeps this frame's locals alive: the form holds the secret.
+            del form
         if response.status_code != 200:
             raise self._refusal(response)
-        token, expires_in = self._read_token(response)
+        try:
+            token, expires_in = self._read_token(response)
+        finally:
+            del response  # it holds the token too
         lifetime = max(0.0, expires_in)
         margin = min(self.refresh_margin, lifetime / 2)
         self._token = _Secret(token)
@@ -322,36 +327,42 @@ class OAuthServerToServer:
         )
 
     def _read_token(self, response: FormResponse) -> tuple[str, float]:
-        body = _json_object(response.content)
+        status = response.status_code
+        found = _token_from(response.content)
+        del response  # raised errors keep their frames: none of them may hold the token
+        if isinstance(found, str):
+            raise TokenError(f"the token endpoint answered with {found}", status_code=status)
+        return found
 
-        def malformed(problem: str) -> TokenError:
-            return TokenError(
-                f"the token endpoint answered with {problem}",
-                status_code=response.status_code,
-            )
 
-        if body is None:
-            raise malformed("something that is not a JSON object")
-        token = body.get("access_token")
-        if not isinstance(token, str) or not token or any(ch.isspace() for ch in token):
-            raise malformed("no usable access_token")
-        token_type = body.get("token_type", "bearer")
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            raise malformed("a token_type other than bearer")
-        expires_in = body.get("expires_in")
-        if isinstance(expires_in, str):
-            try:
-                expires_in = float(expires_in)
-            except ValueError:
-                expires_in = None
-        if (
-            isinstance(expires_in, bool)
-            or not isinstance(expires_in, int | float)
-            or not 0 < expires_in < math.inf
-        ):
-            raise malformed("no usable expires_in")
-        # Clamp absurd lifetimes (a day is usual) so the arithmetic stays finite.
-        return token, float(min(expires_in, 10**9))
+def _token_from(content: bytes) -> tuple[str, float] | str:
+    """`(access_token, expires_in)` from an IMS answer, or what is wrong with it.
+
+    It returns rather than raises, so no traceback ever holds this frame and its token.
+    """
+    body = _json_object(content)
+    if body is None:
+        return "something that is not a JSON object"
+    token = body.get("access_token")
+    if not isinstance(token, str) or not token or any(ch.isspace() for ch in token):
+        return "no usable access_token"
+    token_type = body.get("token_type", "bearer")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        return "a token_type other than bearer"
+    expires_in = body.get("expires_in")
+    if isinstance(expires_in, str):
+        try:
+            expires_in = float(expires_in)
+        except ValueError:
+            expires_in = None
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int | float)
+        or not 0 < expires_in < math.inf
+    ):
+        return "no usable expires_in"
+    # Clamp absurd lifetimes (a day is usual) so the arithmetic stays finite.
+    return token, float(min(expires_in, 10**9))
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:

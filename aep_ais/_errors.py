@@ -96,7 +96,7 @@ class APIError(AISError):
     `error_code` is the platform code (such as `"100940-404"`) when the body carried one;
     `message` and `detail` are the platform's own words; `body` is the decoded body (or
     the text, for a body that is not JSON); `request_id` is taken from any request-id
-    response header.
+    response header; `retry_after` is the server's `Retry-After` hint in seconds, if any.
     """
 
     hint: str = ""
@@ -113,8 +113,10 @@ class APIError(AISError):
         method: str | None = None,
         path: str | None = None,
         server_may_have_acted: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         self.message = message
+        self.retry_after = retry_after
         self.status_code = status_code
         self.error_code = error_code
         self.detail = detail
@@ -183,10 +185,6 @@ class RateLimitError(APIError):
     """429: too many requests; `retry_after` is the server's hint in seconds, if any."""
 
     hint = "slow down, or raise RetryPolicy.max_attempts"
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, **kw)
 
 
 class ServerError(APIError):

@@ -24,7 +24,6 @@ from ._errors import (
     APIError,
     APITimeoutError,
     MalformedResponseError,
-    RateLimitError,
     ResponseTooLargeError,
     error_for_status,
     parse_error_body,
@@ -69,6 +68,10 @@ def _request_id(headers: httpx.Headers) -> str | None:
         if value:
             return value[:128]
     return None
+
+
+def _past(deadline: float | None, clock: Clock) -> bool:
+    return deadline is not None and clock.now() >= deadline
 
 
 def _decode_body(response: httpx.Response) -> Any:
@@ -233,6 +236,26 @@ class Transport:
             content = json.dumps(unstructure(body), separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
         url = self.base_url + path
+        try:
+            return await self._send_attempts(
+                method, path, url, content, headers, params, idempotent, creates, deadline
+            )
+        finally:
+            # A traceback keeps the frames' locals alive: leave no bearer token in them.
+            headers.pop("Authorization", None)
+
+    async def _send_attempts(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        content: bytes | None,
+        headers: httpx.Headers,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        idempotent: bool,
+        creates: bool,
+        deadline: float | None,
+    ) -> httpx.Response:
         policy = self.retry
         attempt = 0
         refreshed = False
@@ -240,6 +263,7 @@ class Transport:
             attempt += 1
             token = await self._auth.get_token(self._auth_ctx)
             headers["Authorization"] = f"Bearer {token}"
+            del token  # kept in `headers` only, which the caller scrubs on the way out
             started = self.clock.now()
             error: AISError
             retry_after: float | None = None
@@ -272,21 +296,17 @@ class Transport:
                         attempt,
                         (self.clock.now() - started) * 1000,
                     )
-                if status < 400:
+                if 200 <= status < 300:
                     return response
-                if status == 401 and not refreshed:
+                if status == 401 and not refreshed and not _past(deadline, self.clock):
                     # The server did not act on a request it refused: refresh and retry once.
                     refreshed = True
-                    self._auth.invalidate(token)
+                    self._auth.invalidate(headers["Authorization"].removeprefix("Bearer "))
                     attempt -= 1
                     continue
                 error = self._error(response, method, path, creates)
                 retriable = status in RETRY_STATUSES and (idempotent or status == 429)
-                retry_after = getattr(error, "retry_after", None)
-                if retry_after is None and status in RETRY_STATUSES:
-                    retry_after = parse_retry_after(
-                        response.headers.get("retry-after"), self.clock.time()
-                    )
+                retry_after = error.retry_after
             if not retriable or attempt >= policy.max_attempts:
                 raise error
             delay = policy.delay(attempt, self.clock.random(), retry_after)
@@ -389,10 +409,10 @@ class Transport:
             "server_may_have_acted": status >= 500,
         }
         text = message or response.reason_phrase or f"HTTP {status}"
-        if cls is RateLimitError:
-            kwargs["retry_after"] = parse_retry_after(
-                response.headers.get("retry-after"), self.clock.time()
-            )
+        # Read on every error: a wait honours it on a 503 as much as on a 429.
+        kwargs["retry_after"] = parse_retry_after(
+            response.headers.get("retry-after"), self.clock.time()
+        )
         return cls(text, **kwargs)
 
     async def _post_form(self, url: str, form: Mapping[str, str]) -> FormResponse:
@@ -402,19 +422,30 @@ class Transport:
         never followed, and nothing of the form is logged.
         """
         check_secure_url(url, "token_url")
+        failure: APIConnectionError | None = None
         try:
             request = self._http.build_request("POST", url, data=dict(form), timeout=self._timeout)
+        finally:
+            del form
+        try:
             response = await self._http.send(request, stream=True, follow_redirects=False)
             try:
                 body = await _read_limited(response, self.max_response_bytes)
             finally:
                 await response.aclose()
         except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"no answer in time ({type(exc).__name__})") from exc
+            failure = APITimeoutError(f"no answer in time ({type(exc).__name__})")
         except httpx.HTTPError as exc:
-            raise APIConnectionError(f"connection failed ({type(exc).__name__})") from exc
+            failure = APIConnectionError(f"connection failed ({type(exc).__name__})")
+        if failure is not None:
+            # Raised here, outside the handler, so it carries no httpx exception whose
+            # frames hold the request and its form, client secret included.
+            del request
+            raise failure
+        status = response.status_code
+        del request, response
         if body is None:
             raise APIConnectionError(
                 f"the answer is larger than {self.max_response_bytes} bytes; not read"
             )
-        return FormResponse(response.status_code, body)
+        return FormResponse(status, body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -22,11 +23,17 @@ if TYPE_CHECKING:
 
 __all__ = ["BulkResult", "OnProgress", "create_many", "run_many"]
 
+logger = logging.getLogger("aep_ais")
+
 I = TypeVar("I")  # noqa: E741
 V = TypeVar("V")
 
 OnProgress = Callable[[int, int], object]
-"""Called as `on_progress(done, total)` after each item ends; it may be sync or async."""
+"""Called as `on_progress(done, total)` after each item ends; it may be sync or async.
+
+An `Exception` it raises is logged on the `aep_ais` logger at WARNING, with its traceback,
+and otherwise ignored: the item keeps its result and the bulk call goes on.
+"""
 
 
 @frozen(kw_only=True)
@@ -52,6 +59,20 @@ def _check_concurrency(concurrency: object) -> int:
     return concurrency
 
 
+async def _report(on_progress: OnProgress, done: int, total: int) -> None:
+    """Call the user's `on_progress`; its failure is logged, never the bulk call's end."""
+    try:
+        outcome = on_progress(done, total)
+        if inspect.isawaitable(outcome):
+            await outcome
+    # A progress display that breaks must not throw away work already done (or cancel the
+    # items still running); cancellation is a BaseException and still goes through.
+    except Exception:
+        logger.warning(
+            "on_progress(%d, %d) raised; the bulk call goes on", done, total, exc_info=True
+        )
+
+
 async def _bulk(
     inputs: Iterable[I],
     work: Callable[[I], Awaitable[V]],
@@ -62,7 +83,8 @@ async def _bulk(
     """Run `work` on every input, at most `concurrency` at a time; results in input order.
 
     An `Exception` from one item becomes that item's result and leaves the others alone;
-    cancellation (and any other `BaseException`) cancels them all and propagates. The
+    cancellation (and any other `BaseException`) cancels them all and propagates. An
+    `Exception` from `on_progress` is logged at WARNING and changes nothing else. The
     limiter is taken before a task is spawned, so a million inputs never make a million
     tasks at once.
     """
@@ -87,9 +109,7 @@ async def _bulk(
             limiter.release_on_behalf_of(borrower)
         done += 1
         if on_progress is not None:
-            outcome = on_progress(done, total)
-            if inspect.isawaitable(outcome):
-                await outcome
+            await _report(on_progress, done, total)
 
     async with anyio.create_task_group() as tg:
         for index, item in enumerate(items):
@@ -108,7 +128,12 @@ async def create_many(
     poll: PollPolicy | None = None,
     on_progress: OnProgress | None = None,
 ) -> list[BulkResult[AudienceSpec, Operation]]:
-    """Create many audiences, at most `concurrency` at a time, waiting for each if `wait`."""
+    """Create many audiences, at most `concurrency` at a time, waiting for each if `wait`.
+
+    Each input gets a `BulkResult`, in input order. `on_progress(done, total)` is called
+    after each item; an `Exception` it raises is logged on the `aep_ais` logger at WARNING
+    and the call goes on.
+    """
     limit = _check_concurrency(concurrency)
 
     async def work(spec: AudienceSpec) -> Operation:
@@ -130,7 +155,12 @@ async def run_many(
     poll: PollPolicy | None = None,
     on_progress: OnProgress | None = None,
 ) -> list[BulkResult[str, IngestionRun]]:
-    """Run and wait for an ingestion of many audiences, at most `concurrency` at a time."""
+    """Run and wait for an ingestion of many audiences, at most `concurrency` at a time.
+
+    Each input gets a `BulkResult`, in input order. `on_progress(done, total)` is called
+    after each item; an `Exception` it raises is logged on the `aep_ais` logger at WARNING
+    and the call goes on.
+    """
     limit = _check_concurrency(concurrency)
     # One bad window would fail every item alike: refuse it once, before any request.
     check_run_window(data_filter_start_time, data_filter_end_time)

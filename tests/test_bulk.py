@@ -105,6 +105,69 @@ async def test_an_async_progress_callback_is_awaited(
     assert sorted(progress) == [1, 2, 3]
 
 
+async def test_a_failing_progress_callback_is_logged_and_the_bulk_call_goes_on(
+    server: FakeAIS, ais: aep_ais.AISClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.create_error["audience 2"] = 400
+    calls: list[tuple[int, int]] = []
+
+    def on_progress(done: int, total: int) -> None:
+        calls.append((done, total))
+        if done == 1:
+            raise RuntimeError("progress bar broke")
+
+    with caplog.at_level("WARNING", logger="aep_ais"):
+        results = await ais.create_many(specs(4), concurrency=2, on_progress=on_progress)
+    assert [r.input.name for r in results] == [f"audience {i}" for i in range(4)]
+    assert [r.ok for r in results] == [True, True, False, True]
+    assert isinstance(results[2].error, aep_ais.BadRequestError)
+    assert all(r.value is not None for r in results if r.ok)
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    [record] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert record.name == "aep_ais"
+    assert "on_progress(1, 4) raised" in record.getMessage()
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+async def test_a_failing_async_progress_callback_does_not_stop_run_many(
+    server: FakeAIS, ais: aep_ais.AISClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def on_progress(done: int, total: int) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise ValueError(f"bad {done}")
+
+    with caplog.at_level("WARNING", logger="aep_ais"):
+        results = await ais.run_many(
+            ["aud-a", "aud-b", "aud-c"],
+            data_filter_start_time=SINCE,
+            concurrency=3,
+            on_progress=on_progress,
+        )
+    assert [r.value.audience_id for r in results if r.value] == ["aud-a", "aud-b", "aud-c"]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 3
+    assert all(r.exc_info and isinstance(r.exc_info[1], ValueError) for r in warnings)
+
+
+async def test_cancellation_inside_the_progress_callback_still_propagates(
+    server: FakeAIS, ais: aep_ais.AISClient
+) -> None:
+    server.op_span["audience 0"] = 1.0  # ends first; the others run for 1000 s
+    server.op_seconds = 1000.0
+    progress: list[int] = []
+    with anyio.CancelScope() as scope:
+
+        async def on_progress(done: int, total: int) -> None:
+            progress.append(done)
+            scope.cancel()
+            await anyio.lowlevel.checkpoint()  # the cancellation lands here
+            progress.append(-1)
+
+        await ais.create_many(specs(3), concurrency=3, on_progress=on_progress)
+    assert scope.cancelled_caught
+    assert progress == [1]
+
+
 async def test_without_wait_only_the_creates_are_sent(
     server: FakeAIS, ais: aep_ais.AISClient
 ) -> None:

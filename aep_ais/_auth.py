@@ -206,7 +206,10 @@ class OAuthServerToServer:
         self.refresh_margin = float(refresh_margin)
         self._token: _Secret | None = None
         self._refresh_at = -math.inf
-        self._lock: anyio.Lock | None = None
+        # The single-flight lock, with the event loop it was made in: a lock belongs to one
+        # loop (and backend), and the same provider may be used under asyncio.run twice, or
+        # under asyncio and then trio. A refresh in flight in an old loop cannot matter.
+        self._lock: tuple[object, anyio.Lock] | None = None
         # Counts finished token requests; a waiter that sees it move while it waited, with
         # a failure recorded, shares that failure instead of asking IMS once more.
         self._fetches = 0
@@ -232,10 +235,12 @@ class OAuthServerToServer:
         token = self._cached(ctx.clock)
         if token is not None:
             return token
-        if self._lock is None:
-            self._lock = anyio.Lock()
+        loop = _current_loop()
+        if self._lock is None or self._lock[0] != loop:
+            self._lock = (loop, anyio.Lock())
+        lock = self._lock[1]
         seen = self._fetches
-        async with self._lock:
+        async with lock:
             token = self._cached(ctx.clock)
             if token is not None:
                 return token
@@ -333,6 +338,22 @@ class OAuthServerToServer:
         if isinstance(found, str):
             raise TokenError(f"the token endpoint answered with {found}", status_code=status)
         return found
+
+
+def _current_loop() -> object:
+    """A value equal only to itself for the running event loop, whatever its backend."""
+    try:
+        from anyio.lowlevel import current_token
+    except ImportError:  # anyio < 4.11; the loop object itself is as good
+        import asyncio
+
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            import trio
+
+            return trio.lowlevel.current_trio_token()
+    return current_token()
 
 
 def _token_from(content: bytes) -> tuple[str, float] | str:

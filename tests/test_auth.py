@@ -214,6 +214,37 @@ async def test_invalidate_drops_only_the_current_token() -> None:
     assert len(ims.forms) == 2
 
 
+def test_one_provider_serves_one_event_loop_after_another() -> None:
+    # Scripts and notebooks call anyio.run / asyncio.run more than once, even with another
+    # backend; the single-flight lock must belong to the loop that uses it.
+    ims = FakeIMS(ok("tok-1"), ok("tok-2"), ok("tok-3"), yields=3)
+    clock = FakeClock()
+    auth = provider()
+
+    async def fetch(callers: int) -> list[str]:
+        ctx = AuthContext(clock, ims)
+        tokens: list[str] = []
+
+        async def one() -> None:
+            tokens.append(await auth.get_token(ctx))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(callers):
+                tg.start_soon(one)
+        return tokens
+
+    assert anyio.run(fetch, 5, backend="asyncio") == ["tok-1"] * 5
+    # Still fresh: the cached token is reused under the new loop, no request sent.
+    assert anyio.run(fetch, 1, backend="trio") == ["tok-1"]
+    assert len(ims.forms) == 1
+    auth.invalidate("tok-1")
+    assert anyio.run(fetch, 5, backend="trio") == ["tok-2"] * 5  # one forced refresh
+    assert len(ims.forms) == 2
+    auth.invalidate("tok-2")
+    assert anyio.run(fetch, 5, backend="asyncio") == ["tok-3"] * 5
+    assert len(ims.forms) == 3
+
+
 async def test_concurrent_callers_share_one_token_request() -> None:
     ims = FakeIMS(ok("tok-1"), yields=20)
     ctx = AuthContext(FakeClock(), ims)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import operator
 import types
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ import attrs
 
 from ._models import (
     UNSET,
+    AudienceSpec,
     Encryption,
     Operation,
     OperationStatus,
@@ -38,11 +40,17 @@ __all__ = ["structure", "to_epoch", "unstructure"]
 
 T = TypeVar("T")
 
+logger = logging.getLogger("aep_ais")
+
 # Wire names that a plain camelCase rename does not give.
 _RENAMES: dict[tuple[type, str], str] = {
     (_RunListing, "page"): "_page",
     (Operation, "details"): "operationDetails",
 }
+
+# Models that answers only echo back (an operation's `operationDetails`): one that does not
+# fit is read as `None` rather than making the whole answer unreadable.
+_ECHOES: frozenset[type] = frozenset({AudienceSpec})
 
 # Where the wire spells a name more than one way, these are read as well.
 _ALIASES: dict[tuple[type, str], tuple[str, ...]] = {
@@ -70,15 +78,22 @@ def to_epoch(value: datetime | int | float) -> int:
     return int(value)
 
 
+# Epoch seconds reach this only in the year 5138; a larger number is milliseconds (the
+# platform's own docs show millisecond `createdAt` values in one place).
+_MILLISECONDS_FROM = 100_000_000_000
+
+
 def _structure_datetime(value: Any, _: type) -> datetime:
-    if value.__class__ is int:  # what the wire nearly always holds: skip the checks below
-        return datetime.fromtimestamp(value, tz=UTC)
+    if value.__class__ is int and -_MILLISECONDS_FROM < value < _MILLISECONDS_FROM:
+        return datetime.fromtimestamp(value, tz=UTC)  # the usual case: skip the checks below
     if isinstance(value, bool):
         raise TypeError(f"expected epoch seconds, got {value!r}")
     if isinstance(value, str):
         value = float(value)
     if not isinstance(value, int | float):
         raise TypeError(f"expected epoch seconds, got {type(value).__name__}")
+    if abs(value) >= _MILLISECONDS_FROM:
+        value = value / 1000
     return datetime.fromtimestamp(value, tz=UTC)
 
 
@@ -242,7 +257,19 @@ def _make_converter() -> cattrs.Converter:
                 inner_hook = get_hook(inner)
             return inner_hook(value, inner)
 
-        return structure_optional
+        if inner not in _ECHOES:
+            return structure_optional
+
+        def structure_echo(value: Any, t: type) -> Any:
+            try:
+                return structure_optional(value, t)
+            except Exception:
+                # An echo of what was sent is informational: one that does not fit must
+                # not make the answer (and a wait polling it) fail.
+                logger.debug("ignoring an unreadable %s echo", inner.__name__, exc_info=True)
+                return None
+
+        return structure_echo
 
     conv.register_structure_hook_factory(is_optional, optional_factory)
 

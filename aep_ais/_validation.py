@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 
-from ._convert import to_epoch
+from ._convert import _MILLISECONDS_FROM, to_epoch
 from ._errors import ValidationError
 from ._models import UNSET, AudienceField, AudienceSpec, AudienceUpdate, Encryption, SourceSpec
 
@@ -179,7 +179,15 @@ def check_epoch(value: object, what: str) -> int:
     # OverflowError or OSError when the epoch is turned back into a datetime.
     if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError(what, "must be a finite number of epoch seconds")
+    if isinstance(value, datetime) and value.utcoffset() is None:
+        # Python reads a naive datetime as local time, the platform's epochs are UTC:
+        # guessing either way would shift the window without a word.
+        raise ValidationError(
+            what, "must be timezone-aware, e.g. datetime.now(UTC) or .replace(tzinfo=UTC)"
+        )
     epoch = to_epoch(value)
+    if epoch >= _MILLISECONDS_FROM and not isinstance(value, datetime):
+        raise ValidationError(what, f"{value!r} looks like milliseconds: give epoch seconds")
     if not 0 <= epoch <= _MAX_EPOCH:
         raise ValidationError(what, "must lie between 1970 and the year 9999")
     return epoch

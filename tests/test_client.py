@@ -369,15 +369,13 @@ async def test_extend_ttl(api: respx.MockRouter, ais: aep_ais.AISClient, sample:
             datetime(2025, 6, 8, tzinfo=UTC),
             {"dataFilterStartTime": 1749324248, "dataFilterEndTime": 1749340800},
         ),
-        # A naive datetime is read as UTC.
-        (datetime(2025, 6, 7, 19, 24, 8), None, {"dataFilterStartTime": 1749324248}),
         (
             utc(1749324248) + timedelta(microseconds=999_999),
             None,
             {"dataFilterStartTime": 1749324248},
         ),
     ],
-    ids=["int", "int-window", "utc", "offset-tz", "naive", "sub-second"],
+    ids=["int", "int-window", "utc", "offset-tz", "sub-second"],
 )
 async def test_start_run_sends_epoch_seconds(
     api: respx.MockRouter,

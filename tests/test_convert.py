@@ -290,3 +290,29 @@ def test_numbers_where_strings_belong_are_read_as_strings() -> None:
     assert (run.run_id, run.created_by) == ("12345", "7.5")
     with pytest.raises(TypeError):
         structure({"runId": True}, aep_ais.IngestionRun)
+
+
+@pytest.mark.parametrize(
+    "details",
+    [{"name": "x"}, {"fields": "none"}, "not an object", [1, 2]],
+    ids=["partial", "wrong-type-inside", "string", "list"],
+)
+def test_an_operation_whose_details_do_not_fit_is_still_read(details: Any) -> None:
+    # The details only echo the create request; a poll must not fail because of them.
+    operation = structure(
+        {"operationId": "op", "status": "PROCESSING", "operationDetails": details},
+        aep_ais.Operation,
+    )
+    assert operation.status == aep_ais.OperationStatus.PROCESSING
+    assert operation.details is None
+
+
+@pytest.mark.parametrize(
+    ("wire", "seconds"),
+    [(1683669114, 1683669114), (1683669114845, 1683669114.845), ("1683669114845", 1683669114.845)],
+    ids=["seconds", "milliseconds", "milliseconds-string"],
+)
+def test_timestamps_in_milliseconds_are_read_as_milliseconds(wire: Any, seconds: float) -> None:
+    run = structure({"runId": "r", "createdAt": wire}, aep_ais.IngestionRun)
+    assert run.created_at is not None
+    assert run.created_at.timestamp() == pytest.approx(seconds)

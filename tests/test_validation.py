@@ -240,6 +240,9 @@ async def test_update_audience_refuses_bad_updates(
         (-1, None, "data_filter_start_time"),
         (1_700_000_000, "tomorrow", "data_filter_end_time"),
         (1_700_000_000, -5, "data_filter_end_time"),
+        (datetime(2025, 6, 1), None, "data_filter_start_time"),
+        (1_700_000_000, datetime(2025, 6, 1), "data_filter_end_time"),
+        (1_700_000_000_000, None, "data_filter_start_time"),
     ],
     ids=[
         "end-before-start",
@@ -251,6 +254,9 @@ async def test_update_audience_refuses_bad_updates(
         "start-negative",
         "end-string",
         "end-negative",
+        "start-naive",
+        "end-naive",
+        "start-milliseconds",
     ],
 )
 async def test_start_run_refuses_bad_windows(
@@ -450,3 +456,20 @@ async def test_http_client_and_transport_are_exclusive(
                 http_client=http, transport=httpx.MockTransport(lambda r: httpx.Response(204))
             )
     assert info.value.field == "transport"
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (datetime(2025, 6, 1), "timezone-aware"),
+        (1_700_000_000_000, "looks like milliseconds"),
+    ],
+)
+async def test_a_naive_or_millisecond_time_says_what_to_give(
+    guard: respx.Route, ais: aep_ais.AISClient, value: Any, words: str
+) -> None:
+    with pytest.raises(aep_ais.ValidationError) as caught:
+        await ais.list_runs(AUDIENCE_ID, created_after=value)
+    assert caught.value.field == "created_after"
+    assert words in str(caught.value)
+    assert guard.call_count == 0

@@ -20,6 +20,8 @@ from ._convert import to_epoch
 from ._errors import (
     APIConnectionError,
     ConflictError,
+    MalformedResponseError,
+    ResponseTooLargeError,
     RunFailedError,
     RunInProgressError,
     ServerError,
@@ -60,6 +62,10 @@ async def _find_active_run(
     return _newest_active(runs, ignore)
 
 
+# Start failures after which the run may exist all the same.
+_MaybeStarted = APIConnectionError | ServerError | MalformedResponseError | ResponseTooLargeError
+_MAYBE_STARTED = (APIConnectionError, ServerError, MalformedResponseError, ResponseTooLargeError)
+
 # How far a run's `createdAt` (server clock) may precede the moment the client sent its
 # start (client clock) and still be taken for that start's run.
 _CLOCK_SKEW = 30.0
@@ -72,7 +78,7 @@ async def _find_own_run(
     window: tuple[datetime | int, datetime | int | None],
     sent_at: float,
     ignore: set[str],
-    lost: APIConnectionError | ServerError,
+    lost: _MaybeStarted,
 ) -> IngestionRun:
     """The run a start created although its answer was lost, or `lost` raised again.
 
@@ -176,11 +182,11 @@ async def run_and_wait(
                     # The refusal's status is not documented: look before deciding.
                     refusal = exc
                     continue
-                except (APIConnectionError, ServerError) as exc:
+                except _MAYBE_STARTED as exc:
+                    # Lost, failed or garbled: if the server may have started the run,
+                    # look for it rather than leave it unwatched or start a second one.
                     if not exc.server_may_have_acted:
                         raise
-                    # The answer was lost, but the run may exist: find it rather than
-                    # leave it unwatched or start a second one.
                     run = await _find_own_run(
                         client,
                         audience_id,

@@ -47,7 +47,9 @@ def starts_sent(emu: Emulator, audience_id: str) -> int:
     return sum(1 for method, p, _ in emu.request_log if method == "POST" and p == path)
 
 
-@pytest.mark.parametrize("fault", ["drop-after", "500-after", "502-after", "504-after"])
+@pytest.mark.parametrize(
+    "fault", ["drop-after", "500-after", "502-after", "504-after", "truncated", "html-after"]
+)
 async def test_a_run_whose_start_answer_was_lost_is_found_and_waited_for(
     emu: Emulator, audience: tuple[aep_ais.AISClient, str], fault: str
 ) -> None:

@@ -26,6 +26,14 @@ SANDBOX_RUNS_PER_DAY = 100
 AUDIENCE_RUNS_PER_DAY = 10
 
 
+def _guardrail(limit: int, per: str) -> str:
+    """The refusal past a daily run limit; being an emulator, it says how to lift it."""
+    return (
+        f"guardrail: at most {limit} ingestion runs a day per {per} "
+        "(emulator: Emulator(guardrails=False) or `aep-ais emulator --no-guardrails` lifts this)"
+    )
+
+
 class Store:
     """Audiences, operations and runs, with the platform's rules."""
 
@@ -220,15 +228,9 @@ class Store:
             starts.popleft()
         if self.guardrails:
             if len(starts) >= SANDBOX_RUNS_PER_DAY:
-                raise Problem(
-                    UNPROCESSABLE,
-                    f"guardrail: at most {SANDBOX_RUNS_PER_DAY} ingestion runs a day per sandbox",
-                )
+                raise Problem(UNPROCESSABLE, _guardrail(SANDBOX_RUNS_PER_DAY, "sandbox"))
             if sum(r.started > now - DAY for r in mine) >= AUDIENCE_RUNS_PER_DAY:
-                raise Problem(
-                    UNPROCESSABLE,
-                    f"guardrail: at most {AUDIENCE_RUNS_PER_DAY} ingestion runs a day per audience",
-                )
+                raise Problem(UNPROCESSABLE, _guardrail(AUDIENCE_RUNS_PER_DAY, "audience"))
         starts.append(now)
         created = self._epoch()
         self._seq += 1

@@ -118,7 +118,12 @@ async def test_ten_runs_a_day_per_audience_unless_guardrails_are_off(
 ) -> None:
     audience_id = await new_audience(http, clock)
     assert [await _run_to_end(http, clock, audience_id) for _ in range(10)] == [200] * 10
-    assert_ais_error(await start(http, audience_id), 422, "100960-422", "per audience")
+    refused = await start(http, audience_id)
+    assert_ais_error(refused, 422, "100960-422", "per audience")
+    assert refused.json()["detail"] == (
+        "guardrail: at most 10 ingestion runs a day per audience (emulator: "
+        "Emulator(guardrails=False) or `aep-ais emulator --no-guardrails` lifts this)"
+    )
     emu.guardrails = False
     assert await _run_to_end(http, clock, audience_id) == 200
     emu.guardrails = True
@@ -136,7 +141,12 @@ async def test_a_hundred_runs_a_day_per_sandbox(clock: FakeClock) -> None:
             for _ in range(10)
         ]
         assert statuses == [200] * 100
-        assert_ais_error(await start(http, audiences[10]), 422, "100960-422", "per sandbox")
+        refused = await start(http, audiences[10])
+        assert_ais_error(refused, 422, "100960-422", "per sandbox")
+        assert refused.json()["detail"] == (
+            "guardrail: at most 100 ingestion runs a day per sandbox (emulator: "
+            "Emulator(guardrails=False) or `aep-ais emulator --no-guardrails` lifts this)"
+        )
         # Deleting audiences does not give back the sandbox's quota.
         await http.delete(f"/external-audience/{audiences[0]}")
         assert (await start(http, audiences[10])).status_code == 422

@@ -24,8 +24,18 @@ from ._records import AudienceRecord, OperationRecord, RunRecord
 from ._routes import Route, match, strip_prefix
 from ._rules import check_create, check_list_query, check_patch, check_run_body
 from ._state import Store
-from ._tokens import TokenIssuer, TokenRecord
-from ._wire import BAD_REQUEST, Problem, Reply, ais_error, gateway_error, json_reply
+from ._tokens import INVALID_TOKEN, TokenIssuer, TokenRecord
+from ._wire import (
+    BAD_REQUEST,
+    DUPLICATE,
+    NOT_FOUND,
+    UNPROCESSABLE,
+    Problem,
+    Reply,
+    ais_error,
+    gateway_error,
+    json_reply,
+)
 
 __all__ = ["Emulator"]
 
@@ -43,6 +53,13 @@ def _json_body(body: bytes, headers: Mapping[str, str]) -> Any:
 
 
 _HTML_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
+_API_KEY_INVALID = ("403003", "Api Key is invalid")
+# Injected AIS refusals: the emulator's own error codes, a detail that owns up to the fault.
+_AIS_REFUSALS = {
+    "404": (NOT_FOUND, "not found in this sandbox (an injected fault)"),
+    "409": (DUPLICATE, "conflicts with the current state (an injected fault)"),
+    "422": (UNPROCESSABLE, "cannot be processed (an injected fault)"),
+}
 
 
 def _fault_reply(fault: Fault, plan: FaultPlan, request_id: str, handled: Reply | None) -> Reply:
@@ -50,6 +67,12 @@ def _fault_reply(fault: Fault, plan: FaultPlan, request_id: str, handled: Reply 
         return Reply(handled.status, handled.body[: len(handled.body) // 2], handled.headers)
     if fault.kind == "html":
         return Reply(502, _HTML_PAGE, [("content-type", "text/html")])
+    if fault.kind == "401":
+        return gateway_error(401, *INVALID_TOKEN)
+    if fault.kind == "403":
+        return gateway_error(403, *_API_KEY_INVALID)
+    if fault.kind in _AIS_REFUSALS:
+        return ais_error(*_AIS_REFUSALS[fault.kind], request_id)
     if fault.kind == "429":
         retry = plan.retry_after
         text = str(int(retry)) if float(retry).is_integer() else str(retry)
@@ -264,7 +287,7 @@ class Emulator:
         if refusal is not None:
             return refusal
         if self.strict_tokens and headers["x-api-key"] not in self._tokens.credentials:
-            return gateway_error(403, "403003", "Api Key is invalid")
+            return gateway_error(403, *_API_KEY_INVALID)
         if not headers["x-gw-ims-org-id"].endswith("@AdobeOrg"):
             return ais_error("100921-401", "the org id must end with @AdobeOrg", request_id)
         return None

@@ -16,14 +16,17 @@ from ._routes import canonical_key
 
 __all__ = ["DEFAULT_KINDS", "Fault", "FaultPlan"]
 
-_KINDS = frozenset({"429", "500", "502", "503", "504", "drop", "slow", "html", "truncated"})
+# A 4xx promises the server did not act (clients rely on that), so it only hits before.
+_REFUSALS = ("401", "403", "404", "409", "422", "429")
+_STATUSES = (*_REFUSALS, "500", "502", "503", "504")
+_KINDS = frozenset({*_STATUSES, "drop", "slow", "html", "truncated"})
 DEFAULT_KINDS: tuple[int | str, ...] = (429, 500, 502, 503, "drop")
 
 
 @dataclass(frozen=True)
 class Fault:
-    """One fault: `kind` is a status (`"500"`), `"drop"` or `"slow"`; `when` is
-    `"before"` or `"after"` the request is handled."""
+    """One fault: `kind` is a status (`"500"`), `"drop"`, `"slow"`, `"html"` or
+    `"truncated"`; `when` is `"before"` or `"after"` the request is handled."""
 
     kind: str
     when: str
@@ -31,26 +34,33 @@ class Fault:
     @property
     def label(self) -> str:
         """How the fault is counted in `FaultPlan.injected`, e.g. `"500-after"`."""
-        return "429" if self.kind == "429" else f"{self.kind}-{self.when}"
+        return self.kind if self.kind in _REFUSALS else f"{self.kind}-{self.when}"
 
     @classmethod
     def parse(cls, spec: int | str) -> Fault:
         """Read `429`, `"500"`, `"500-after"`, `"drop-before"`, `"slow"` and so on.
 
-        A bare kind hits before the request is handled. A 429 always does: it promises
-        the server did not act, which clients rely on to retry safely. `"html"` is a
-        proxy's HTML 502 page; `"truncated"` is the real answer with its body cut in
-        half, so it always comes after the server acted.
+        The statuses are 401, 403, 404, 409, 422, 429, 500, 502, 503 and 504. A bare kind
+        hits before the request is handled; a 4xx always does: it promises the server did
+        not act, which clients rely on (to retry a 429 safely, say). Each answer has the
+        body the emulator itself sends for that status: 401 is the gateway's invalid-token
+        refusal (as for a revoked token), 403 its invalid-API-key refusal, 404, 409 and
+        422 are AIS errors. `"html"` is a proxy's HTML 502 page; `"truncated"` is the real
+        answer with its body cut in half, so it always comes after the server acted.
+        Raises `ValueError` for anything else.
         """
         text = str(spec).strip().lower()
         kind, _, when = text.partition("-")
         when = when or ("after" if kind == "truncated" else "before")
         if kind not in _KINDS or when not in ("before", "after"):
             raise ValueError(
-                f"unknown fault {spec!r}: a status, drop, slow, html or truncated, then -after"
+                f"unknown fault {spec!r}: a status ({', '.join(_STATUSES)}), drop, slow, "
+                "html or truncated, optionally followed by -before or -after"
             )
-        if kind == "429" and when == "after":
-            raise ValueError("a 429 means the server did not act: '429-after' is not a fault")
+        if kind in _REFUSALS and when == "after":
+            raise ValueError(
+                f"a {kind} means the server did not act: '{kind}-after' is not a fault"
+            )
         if kind == "truncated" and when == "before":
             raise ValueError("a truncated answer needs an answer: use 'truncated' (after)")
         return cls(kind, when)
@@ -61,10 +71,12 @@ class FaultPlan:
 
     Each request draws from a generator seeded with `seed`: with probability `rate` it
     meets one of `kinds` (picked at random). `script(route, faults)` queues faults for
-    the next requests of a route, taking precedence over the rate. `retry_after` is the
-    `Retry-After` (seconds) sent with a 429, `slow_seconds` the delay of a slow answer
-    (slept on the emulator's clock). The token endpoint is spared rate faults unless
-    `token_endpoint` is true. `injected` counts the faults dealt, by label.
+    the next requests of a route, taking precedence over the rate: the way to answer one
+    request with a 401, 403, 404, 409 or 422 for a test of how your code handles it.
+    `retry_after` is the `Retry-After` (seconds) sent with a 429, `slow_seconds` the
+    delay of a slow answer (slept on the emulator's clock). The token endpoint is spared
+    rate faults unless `token_endpoint` is true. `injected` counts the faults dealt, by
+    label.
     """
 
     def __init__(

@@ -9,8 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+import aep_ais
 from aep_ais._errors import parse_error_body
 from aep_ais.testing import Emulator, FakeClock, Fault, FaultPlan
+from tests.conftest import spec
 
 from .conftest import BASE, HEADERS, create_body, new_audience
 
@@ -33,16 +35,38 @@ def client(emu: Emulator) -> httpx.AsyncClient:
         (504, "504-before"),
         ("html", "html-before"),
         ("truncated", "truncated-after"),
+        (401, "401"),
+        ("403-before", "403"),
+        ("404", "404"),
+        (409, "409"),
+        (422, "422"),
     ],
 )
 def test_fault_specs_parse(spec: int | str, label: str) -> None:
     assert Fault.parse(spec).label == label
 
 
-@pytest.mark.parametrize("spec", [418, "teapot", "500-during", "429-after", "truncated-before"])
-def test_bad_fault_specs_are_refused(spec: int | str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "spec", [418, 400, "teapot", "500-during", "404-during", "truncated-before"]
+)
+def test_bad_fault_specs_are_refused_with_the_accepted_kinds(spec: int | str) -> None:
+    with pytest.raises(ValueError) as refused:
         Fault.parse(spec)
+    assert str(refused.value) == (
+        f"unknown fault {spec!r}: a status (401, 403, 404, 409, 422, 429, 500, 502, 503, 504), "
+        "drop, slow, html or truncated, optionally followed by -before or -after"
+        if spec != "truncated-before"
+        else "a truncated answer needs an answer: use 'truncated' (after)"
+    )
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 409, 422, 429])
+def test_a_4xx_never_hits_after_the_server_acted(status: int) -> None:
+    with pytest.raises(ValueError) as refused:
+        FaultPlan().script(CREATE, [f"{status}-after"])
+    assert str(refused.value) == (
+        f"a {status} means the server did not act: '{status}-after' is not a fault"
+    )
 
 
 def test_plan_arguments_are_checked() -> None:
@@ -102,6 +126,11 @@ async def test_a_script_names_a_route_for_every_id(clock: FakeClock) -> None:
         (502, 502, "100970-502"),
         (503, 503, None),
         (504, 504, "504001"),
+        (401, 401, "401013"),
+        (403, 403, "403003"),
+        (404, 404, "100940-404"),
+        (409, 409, "100950-409"),
+        (422, 422, "100960-422"),
     ],
 )
 async def test_every_fault_answer_is_readable_by_the_sdk_parser(
@@ -195,3 +224,52 @@ async def test_html_pages_and_truncated_answers(clock: FakeClock) -> None:
         cut.json()
     assert cut.text.startswith('{"operationId":')
     assert [op.name for op in emu.operations.values()] == ["b"]
+
+
+async def test_injected_4xx_answers_come_before_the_server_acts(clock: FakeClock) -> None:
+    plan = FaultPlan().script(CREATE, [401, 403, 404, 409, 422, None])
+    emu = Emulator(clock=clock, faults=plan)
+    async with client(emu) as http:
+        answers = [
+            await http.post("/external-audience/", json=create_body(name=f"n{i}")) for i in range(6)
+        ]
+    assert [a.status_code for a in answers] == [401, 403, 404, 409, 422, 202]
+    assert [op.name for op in emu.operations.values()] == ["n5"]
+    assert emu.create_attempts == Counter({"n5": 1})
+    assert emu.faults_injected == Counter({"401": 1, "403": 1, "404": 1, "409": 1, "422": 1})
+    assert answers[2].json()["detail"] == "not found in this sandbox (an injected fault)"
+    assert answers[2].json()["report"]["requestId"] == answers[2].headers["x-request-id"]
+
+
+async def test_an_injected_401_is_what_a_revoked_token_gets(clock: FakeClock) -> None:
+    emu = Emulator(clock=clock, faults=FaultPlan().script("GET /external-audience/x/runs", [401]))
+    async with client(emu) as http:
+        injected = await http.get("/external-audience/x/runs")
+        emu.revoke("any-token")  # the token the raw client sends
+        revoked = await http.get("/external-audience/x/runs")
+    assert (injected.status_code, revoked.status_code) == (401, 401)
+    assert injected.content == revoked.content
+    assert injected.headers["content-type"] == revoked.headers["content-type"]
+
+
+async def test_the_sdk_meets_injected_4xx_as_its_own_errors(clock: FakeClock) -> None:
+    emu = Emulator(clock=clock, strict_tokens=True)
+    emu.faults.script("GET /external-audience/operations/op", [401, 404, 403, None])
+    auth = aep_ais.OAuthServerToServer(emu.client_id, emu.client_secret, token_url=emu.token_url)
+    async with aep_ais.AISClient(
+        org_id="0123456789ABCDEF01234567@AdobeOrg",
+        sandbox="dev",
+        auth=auth,
+        clock=clock,
+        transport=emu.transport(),
+    ) as ais:
+        op = await ais.create_audience(spec())
+        # The 401 makes the SDK drop its token and retry once, with a fresh one.
+        with pytest.raises(aep_ais.NotFoundError) as missing:
+            await ais.get_operation(op.operation_id)
+        assert missing.value.error_code == "100940-404"
+        with pytest.raises(aep_ais.PermissionDeniedError):
+            await ais.get_operation(op.operation_id)
+        assert (await ais.get_operation(op.operation_id)).operation_id == op.operation_id
+    assert emu.tokens_issued == 2
+    assert [status for _, _, status in emu.request_log if status != 200][1:] == [401, 404, 403]

@@ -11,10 +11,12 @@ import email.utils
 import math
 import random
 import time
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
-from attrs import field, frozen, validators
+from attrs import field, frozen
+
+from ._errors import ValidationError
 
 __all__ = [
     "Clock",
@@ -68,10 +70,30 @@ Clock.__module__ = "aep_ais"
 SystemClock.__module__ = "aep_ais"
 
 
-def _non_negative(instance: object, attribute: object, value: float) -> None:
-    if value < 0 or math.isnan(value):
-        name = getattr(attribute, "name", "value")
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+def _number(low: float, high: float = math.inf, *, above: bool = False, whole: bool = False) -> Any:
+    """An attrs validator: a real (or `whole`) number from `low` (or above it) to `high`."""
+    if whole:
+        wanted = f"a whole number from {low:g} up"
+    elif above:
+        wanted = f"a number above {low:g}"
+    else:
+        wanted = f"a number from {low:g}" + (f" to {high:g}" if high < math.inf else " up")
+
+    def check(instance: object, attribute: Any, value: Any) -> None:
+        ok = (
+            isinstance(value, int if whole else int | float)
+            and not isinstance(value, bool)
+            and not math.isnan(value)
+            and (value > low if above else value >= low)
+            and value <= high
+        )
+        if not ok:
+            raise ValidationError(attribute.name, f"must be {wanted}, got {value!r}")
+
+    return check
+
+
+_non_negative = _number(0.0)
 
 
 def _capped_growth(start: float, factor: float, n: int, cap: float) -> float:
@@ -93,7 +115,7 @@ class RetryPolicy:
     `Retry-After` from the server replaces that draw, capped at `max_retry_after`.
     """
 
-    max_attempts: int = field(default=4, validator=validators.ge(1))
+    max_attempts: int = field(default=4, validator=_number(1, whole=True))
     backoff: float = field(default=0.5, validator=_non_negative)
     max_backoff: float = field(default=30.0, validator=_non_negative)
     max_retry_after: float = field(default=120.0, validator=_non_negative)
@@ -115,10 +137,11 @@ class PollPolicy:
     and capped again. `timeout` (seconds) bounds the whole wait; `None` waits forever.
     """
 
-    interval: float = field(default=1.0, validator=_non_negative)
-    multiplier: float = field(default=1.2, validator=validators.ge(1.0))
-    max_interval: float = field(default=30.0, validator=_non_negative)
-    jitter: float = field(default=0.1, validator=[validators.ge(0.0), validators.le(1.0)])
+    # A zero interval would poll in a tight loop: a wait always pauses a little.
+    interval: float = field(default=1.0, validator=_number(0.0, above=True))
+    multiplier: float = field(default=1.2, validator=_number(1.0))
+    max_interval: float = field(default=30.0, validator=_number(0.0, above=True))
+    jitter: float = field(default=0.1, validator=_number(0.0, 1.0))
     timeout: float | None = field(default=7200.0)
 
     @timeout.validator

@@ -108,9 +108,9 @@ def test_retry_delay_stays_within_its_ceiling(
 @given(
     poll_number=st.integers(min_value=0, max_value=10**6),
     rand=st.floats(min_value=0.0, max_value=1.0),
-    interval=st.floats(min_value=0.0, max_value=100.0),
+    interval=st.floats(min_value=0.0, max_value=100.0, exclude_min=True),
     multiplier=st.floats(min_value=1.0, max_value=10.0),
-    max_interval=st.floats(min_value=0.0, max_value=1000.0),
+    max_interval=st.floats(min_value=0.0, max_value=1000.0, exclude_min=True),
     jitter=st.floats(min_value=0.0, max_value=1.0),
 )
 def test_poll_delay_stays_within_max_interval(
@@ -156,11 +156,15 @@ def test_policy_defaults() -> None:
         {"backoff": math.nan},
         {"max_backoff": -1.0},
         {"max_retry_after": -1.0},
+        {"max_attempts": 2.5},
+        {"max_attempts": True},
     ],
 )
 def test_retry_policy_refuses_bad_values(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(aep_ais.ValidationError) as caught:
         aep_ais.RetryPolicy(**kwargs)  # type: ignore[arg-type]
+    assert caught.value.field == next(iter(kwargs))
+    assert isinstance(caught.value, ValueError)
 
 
 @pytest.mark.parametrize(
@@ -173,11 +177,15 @@ def test_retry_policy_refuses_bad_values(kwargs: dict[str, float]) -> None:
         {"jitter": 1.5},
         {"timeout": -1.0},
         {"timeout": math.nan},
+        {"interval": 0.0},
+        {"max_interval": 0.0},
+        {"jitter": "0.1"},
     ],
 )
 def test_poll_policy_refuses_bad_values(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(aep_ais.ValidationError) as caught:
         aep_ais.PollPolicy(**kwargs)
+    assert caught.value.field == next(iter(kwargs))
 
 
 def test_policies_are_frozen_values() -> None:

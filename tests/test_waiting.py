@@ -481,9 +481,9 @@ class _Transient(aep_ais.RateLimitError):
 
 @settings(max_examples=200, deadline=None)
 @given(
-    interval=st.floats(0.0, 50.0),
+    interval=st.floats(0.0, 50.0, exclude_min=True),
     multiplier=st.floats(1.0, 3.0),
-    max_interval=st.floats(0.0, 60.0),
+    max_interval=st.floats(0.0, 60.0, exclude_min=True),
     jitter=st.floats(0.0, 1.0),
     timeout=st.one_of(st.none(), st.floats(0.0, 400.0)),
     seed=st.integers(0, 2**16),

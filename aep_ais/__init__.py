@@ -1,7 +1,7 @@
 """aep_ais: an async SDK for the Adobe Experience Platform External Audiences API."""
 
 from ._auth import AuthContext, FormResponse, OAuthServerToServer, StaticToken, TokenProvider
-from ._bulk import BulkResult
+from ._bulk import BulkResult, OnProgress
 from ._client import DEFAULT_BASE_URL, AISClient
 from ._errors import (
     AISError,
@@ -49,6 +49,7 @@ from ._models import (
 )
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
 from ._version import __version__
+from ._waiting import IfActive, OnStatus
 
 __all__ = [
     "AISClient",
@@ -71,11 +72,14 @@ __all__ = [
     "ExternalAudience",
     "FormResponse",
     "GatewayTimeoutError",
+    "IfActive",
     "IngestionRun",
     "InternalServerError",
     "MalformedResponseError",
     "NotFoundError",
     "OAuthServerToServer",
+    "OnProgress",
+    "OnStatus",
     "Operation",
     "OperationFailedError",
     "OperationStatus",

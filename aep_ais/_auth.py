@@ -96,9 +96,13 @@ class AuthContext:
 class TokenProvider(Protocol):
     """Gives bearer tokens; told when one was refused."""
 
-    async def get_token(self, ctx: AuthContext) -> str: ...
+    async def get_token(self, ctx: AuthContext) -> str:
+        """A bearer token for the next request; raise `TokenError` if none can be had."""
+        ...
 
-    def invalidate(self, token: str) -> None: ...
+    def invalidate(self, token: str) -> None:
+        """`token` was refused (401): stop handing it out, if it is still the current one."""
+        ...
 
 
 def _check_token_text(value: object, what: str) -> str:

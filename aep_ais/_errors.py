@@ -172,9 +172,7 @@ class NotFoundError(APIError):
 
 
 class ConflictError(APIError):
-    """409: the resource already exists (`DUPLICATE_RESOURCE`)."""
-
-    hint = "an audience with that name or id exists already"
+    """409: the request conflicts with what exists (`DUPLICATE_RESOURCE`, a run in progress)."""
 
 
 class UnprocessableEntityError(APIError):

@@ -35,13 +35,21 @@ class Clock(Protocol):
     `sleep()` waits, and `random()` gives a float in `[0, 1)` for jitter.
     """
 
-    def now(self) -> float: ...
+    def now(self) -> float:
+        """A monotonic reading in seconds (only differences between readings mean anything)."""
+        ...
 
-    def time(self) -> float: ...
+    def time(self) -> float:
+        """The wall clock as epoch seconds (to read `Retry-After` dates and stamp records)."""
+        ...
 
-    async def sleep(self, seconds: float) -> None: ...
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds`; cancellable like any other await."""
+        ...
 
-    def random(self) -> float: ...
+    def random(self) -> float:
+        """A uniform draw from `[0, 1)`, for jitter."""
+        ...
 
 
 class SystemClock:
@@ -51,15 +59,19 @@ class SystemClock:
         self._random = random.Random(seed)
 
     def now(self) -> float:
+        """`time.monotonic()`."""
         return time.monotonic()
 
     def time(self) -> float:
+        """`time.time()`."""
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
+        """`anyio.sleep`, never negative."""
         await anyio.sleep(max(0.0, seconds))
 
     def random(self) -> float:
+        """A draw from this clock's own `random.Random` (seeded if a seed was given)."""
         return self._random.random()
 
     def __repr__(self) -> str:

@@ -126,3 +126,27 @@ def test_testing_exports_the_fake_clock() -> None:
 def test_version_is_a_string() -> None:
     assert isinstance(aep_ais.__version__, str)
     assert aep_ais.__version__.count(".") >= 2
+
+
+def test_every_public_name_and_method_has_a_docstring() -> None:
+    import inspect
+
+    import aep_ais.testing
+
+    missing = []
+    for module in (aep_ais, aep_ais.testing):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
+                missing.append(name)
+            if not inspect.isclass(obj):
+                continue
+            for attr, member in vars(obj).items():
+                if attr.startswith("_"):
+                    continue
+                if isinstance(member, property):
+                    member = member.fget
+                member = getattr(member, "__func__", member)
+                if inspect.isfunction(member) and not (member.__doc__ or "").strip():
+                    missing.append(f"{name}.{attr}")
+    assert missing == []

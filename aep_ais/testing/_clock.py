@@ -34,17 +34,21 @@ class FakeClock:
         self.sleeps: list[float] = []
 
     def now(self) -> float:
+        """Virtual seconds since `start`."""
         return self._now
 
     def time(self) -> float:
+        """`epoch` plus the virtual time: a wall clock that moves with `now()`."""
         return self._epoch + self._now
 
     def random(self) -> float:
+        """`fixed_random` if set, else a draw from the seeded generator."""
         if self.fixed_random is not None:
             return self.fixed_random
         return self._random.random()
 
     async def sleep(self, seconds: float) -> None:
+        """Yield once, then move time to when this sleep would have ended."""
         seconds = max(0.0, float(seconds))
         self.sleeps.append(seconds)
         wake_at = self._now + seconds

@@ -35,18 +35,22 @@ class AudienceRecord:
 
     @property
     def sandbox(self) -> str:
+        """The sandbox the audience lives in."""
         return self.scope[1]
 
     @property
     def name(self) -> str:
+        """The audience's name."""
         return str(self.details["name"])
 
     @property
     def source_path(self) -> str:
+        """Where its source data lives (`sourceSpec.path`)."""
         return str(self.details["sourceSpec"]["params"]["path"])
 
     @property
     def ttl_in_days(self) -> int:
+        """Its data expiration, in days."""
         return int(self.details["ttlInDays"])
 
     def wire(self) -> dict[str, Any]:
@@ -80,6 +84,7 @@ class OperationRecord:
 
     @property
     def name(self) -> str:
+        """The name of the audience the operation creates."""
         return str(self.details["name"])
 
     def status(self, now: float) -> str:
@@ -89,6 +94,7 @@ class OperationRecord:
         return "FAILED" if self.ends_failed else "SUCCESS"
 
     def wire(self, now: float, processing_seconds: float) -> dict[str, Any]:
+        """The operation as `GET .../operations/{id}` answers it at `now`."""
         status = self.status(now)
         out: dict[str, Any] = {
             "operationId": self.operation_id,
@@ -132,9 +138,11 @@ class RunRecord:
 
     @property
     def ends_at(self) -> float:
+        """When the run ends, on the emulator's clock."""
         return self.started + self.run_time
 
     def active(self, now: float) -> bool:
+        """Whether the run is still in progress at `now`."""
         return now < self.ends_at
 
     def status(self, now: float) -> str:
@@ -159,6 +167,7 @@ class RunRecord:
         ]
 
     def wire(self, now: float, *, status: bool = True, details: bool = True) -> dict[str, Any]:
+        """The run as the API answers it at `now` (the start's answer has no status)."""
         out: dict[str, Any] = {
             "audienceName": self.audience_name,
             "audienceId": self.audience_id,

@@ -39,6 +39,7 @@ DEFAULT_BASE_URL = "https://platform.adobe.io/data/core/ais"
 # The spec spells this path two ways; the singular one is what its example and other
 # clients use. It lives here alone.
 OPERATIONS_PATH = "/external-audience/operations"
+DEFAULT_TIMEOUT = 30.0
 SORT_KEYS = frozenset({"name", "-name", "createdAt", "-createdAt"})
 
 
@@ -76,6 +77,8 @@ class AISClient:
     token provider (`OAuthServerToServer` or `StaticToken`); `api_key` defaults to the
     OAuth client id. `http_client` (never closed by the SDK) or `transport` replace the
     HTTP layer; `clock` replaces time, sleep and jitter (tests use a fake one).
+    `timeout` (seconds, or an `httpx.Timeout`) bounds each request: 30 s by default, or the
+    `http_client`'s own timeout when one is given.
     An answer bigger than `max_response_bytes` is refused (`ResponseTooLargeError`).
     TLS verification is always on for the SDK's own connections; only a user's own
     `http_client` decides otherwise. `from_env()` and `from_config_file()` build a client
@@ -90,7 +93,7 @@ class AISClient:
         sandbox: str = "prod",
         api_key: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: float | httpx.Timeout = 30.0,
+        timeout: float | httpx.Timeout | None = None,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
@@ -123,7 +126,14 @@ class AISClient:
             },
             auth=auth,
             retry=self.retry,
-            timeout=timeout,
+            # A user's own client keeps its own timeouts unless the caller sets one here.
+            timeout=(
+                timeout
+                if timeout is not None
+                else http_client.timeout
+                if http_client is not None
+                else DEFAULT_TIMEOUT
+            ),
             clock=self.clock,
             http_client=http_client,
             transport=transport,
@@ -412,7 +422,8 @@ class AISClient:
 
         With `wait` each is waited for (`create_and_wait`). Results come in input order; a
         failure is that item's `error` and never stops the others. `on_progress(done,
-        total)` is called after each item.
+        total)` is called after each item; an exception it raises is logged as a warning
+        on the `aep_ais` logger and does not stop the batch.
         """
         return await _bulk.create_many(
             self, specs, concurrency=concurrency, wait=wait, poll=poll, on_progress=on_progress
@@ -432,7 +443,8 @@ class AISClient:
         """`run_and_wait` for many audiences, at most `concurrency` at once, in input order.
 
         One `BulkResult` per audience id; a failure is that item's `error` and never stops
-        the others. `on_progress(done, total)` is called after each item.
+        the others. `on_progress(done, total)` is called after each item (an exception
+        it raises is logged as a warning and does not stop the batch).
         """
         return await _bulk.run_many(
             self,

@@ -74,3 +74,17 @@ async def test_a_view_shares_the_run_guard_and_closing_it_closes_nothing(
         assert route.call_count == 2
     finally:
         await http.aclose()
+
+
+async def test_a_users_own_http_client_keeps_its_timeout_unless_one_is_given(
+    api: respx.MockRouter, make_client: Callable[..., aep_ais.AISClient]
+) -> None:
+    route = api.get(RUN_PATH).respond(200, json=RUN_BODY)
+    async with httpx.AsyncClient(timeout=7.0) as http:
+        await make_client(http_client=http, transport=None).get_run(AUDIENCE_ID, RUN_ID)
+        await make_client(http_client=http, transport=None, timeout=3.0).get_run(
+            AUDIENCE_ID, RUN_ID
+        )
+    await make_client().get_run(AUDIENCE_ID, RUN_ID)
+    sent = [call.request.extensions["timeout"]["read"] for call in route.calls]
+    assert sent == [7.0, 3.0, 30.0]

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
+import anyio.lowlevel
 from attrs import field, frozen
 
 from ._errors import APIConnectionError, TokenError, ValidationError
@@ -346,18 +347,7 @@ class OAuthServerToServer:
 
 def _current_loop() -> object:
     """A value equal only to itself for the running event loop, whatever its backend."""
-    try:
-        from anyio.lowlevel import current_token
-    except ImportError:  # anyio < 4.11; the loop object itself is as good
-        import asyncio
-
-        try:
-            return asyncio.get_running_loop()
-        except RuntimeError:
-            import trio
-
-            return trio.lowlevel.current_trio_token()
-    return current_token()
+    return anyio.lowlevel.current_token()
 
 
 def _token_from(content: bytes) -> tuple[str, float] | str:

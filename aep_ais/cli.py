@@ -26,6 +26,7 @@ from ._cli.errors import (
 )
 from ._cli.output import Printer
 from ._cli.parser import build_parser, option
+from ._cli.trail import Trail
 from ._errors import AISError, OperationFailedError, RunFailedError
 from ._policies import Clock, SystemClock
 
@@ -53,20 +54,24 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     stdout, stderr = sys.stdout, sys.stderr
     clock = clock or SystemClock()
     printer = Printer(stdout, json_mode=bool(option(ns, "json")))
+    trail = Trail()
 
     async def run() -> None:
         if ns.command == "demo":
             await demo(stdout, stderr, clock, live=stderr.isatty())
             return
-        async with open_client(ns, clock) as client:
-            await COMMANDS[ns.command](Context(ns, printer, stderr, clock, client))
+        async with open_client(ns, clock, trail) as client:
+            await COMMANDS[ns.command](Context(ns, printer, stderr, clock, client, trail))
 
     try:
         if ns.command == "emulator":
             return serve(ns, stderr)
+        if ns.command == "demo" and printer.json_mode:
+            # The demo is a show for people; its steps have no one JSON result to print.
+            raise CLIError("demo: --json is not supported; the demo prints for people only")
         anyio.run(run)
     except KeyboardInterrupt:
-        print("aep-ais: interrupted", file=stderr)
+        print(f"aep-ais: {trail.interrupted()}", file=stderr)
         return EXIT_INTERRUPTED
     except (AISError, CLIError, OSError, BaseExceptionGroup) as caught:
         error = _leaf(caught)
@@ -76,7 +81,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
             return EXIT_BROKEN_PIPE
         if not isinstance(error, AISError | CLIError | OSError):
             raise
-        return _report(error, printer, stderr)
+        return _report(error, printer, stderr, trail)
     return EXIT_OK
 
 
@@ -89,13 +94,13 @@ def _silence_stdout() -> None:
         pass
 
 
-def _report(exc: BaseException, printer: Printer, stderr: TextIO) -> int:
+def _report(exc: BaseException, printer: Printer, stderr: TextIO, trail: Trail) -> int:
     # The last state of a failed wait is the result a script wants to read.
     if isinstance(exc, OperationFailedError):
         printer.result(exc.operation)
     elif isinstance(exc, RunFailedError):
         printer.result(exc.run)
-    print(f"aep-ais: {describe(exc)}", file=stderr)
+    print(f"aep-ais: {describe(exc, host=trail.host)}", file=stderr)
     return exit_code_for(exc)
 
 

@@ -22,6 +22,8 @@ from .._policies import Clock, PollPolicy
 from .errors import EXIT_AUTH, EXIT_USAGE, CLIError
 from .output import Printer, StatusLine
 from .parser import option
+from .strict import unknown_key
+from .trail import Trail, TrailClient
 
 __all__ = ["COMMANDS", "Context", "load_spec", "open_client"]
 
@@ -35,6 +37,7 @@ class Context:
     stderr: TextIO
     clock: Clock
     client: AISClient
+    trail: Trail = attrs.field(factory=Trail)
 
     @property
     def poll(self) -> PollPolicy | None:
@@ -48,7 +51,7 @@ class Context:
         """A status line for a wait: live on a terminal, plain lines otherwise."""
         isatty = getattr(self.stderr, "isatty", None)
         live = bool(isatty and isatty())
-        return StatusLine(self.stderr, self.clock, what, live=live)
+        return StatusLine(self.stderr, self.clock, what, live=live, trail=self.trail)
 
     def note(self, text: str) -> None:
         """A hint for people (stderr, human mode only), never mixed into the output."""
@@ -74,7 +77,7 @@ def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
     return {n: v for n in names if (v := option(ns, n)) is not None}
 
 
-def _configured_client(ns: argparse.Namespace, clock: Clock) -> AISClient:
+def _configured_client(ns: argparse.Namespace, clock: Clock) -> TrailClient:
     overrides = _overrides(ns)
     config = option(ns, "config")
     client_id = option(ns, "client_id")
@@ -85,12 +88,12 @@ def _configured_client(ns: argparse.Namespace, clock: Clock) -> AISClient:
                     "--client-id goes with the environment; with --config, "
                     "the client id comes from the file"
                 )
-            return AISClient.from_config_file(str(config), clock=clock, **overrides)
+            return TrailClient.from_config_file(str(config), clock=clock, **overrides)
         environ = dict(os.environ)
         if client_id is not None:
             # The flag pairs with AEP_CLIENT_SECRET, so it goes in where the secret is read.
             environ["AEP_CLIENT_ID"] = str(client_id)
-        return AISClient.from_env(environ=environ, clock=clock, **overrides)
+        return TrailClient.from_env(environ=environ, clock=clock, **overrides)
     except ValidationError as exc:
         if exc.field == "config_file":
             raise CLIError(f"bad config file: {exc.problem}") from exc
@@ -99,15 +102,21 @@ def _configured_client(ns: argparse.Namespace, clock: Clock) -> AISClient:
 
 
 @asynccontextmanager
-async def open_client(ns: argparse.Namespace, clock: Clock) -> AsyncIterator[AISClient]:
-    """The client a command talks through: configured, or on a fresh in-process emulator."""
+async def open_client(
+    ns: argparse.Namespace, clock: Clock, trail: Trail | None = None
+) -> AsyncIterator[AISClient]:
+    """The client a command talks through: configured, or on a fresh in-process emulator.
+
+    It notes on `trail` its host and each operation or run it creates.
+    """
+    trail = trail if trail is not None else Trail()
     if option(ns, "emulator"):
         from .emulated import emulated_client
 
-        async with emulated_client(clock, **_overrides(ns)) as client:
+        async with emulated_client(clock, trail=trail, **_overrides(ns)) as client:
             yield client
         return
-    async with _configured_client(ns, clock) as client:
+    async with _configured_client(ns, clock).with_trail(trail) as client:
         yield client
 
 
@@ -140,9 +149,16 @@ def load_spec(path: str, stdin: TextIO | None = None) -> AudienceSpec:
     if not isinstance(data, dict):
         raise CLIError(f"spec file {name}: expected a JSON object, got {_kind(data)}")
     try:
-        return structure(data, AudienceSpec)
+        spec = structure(data, AudienceSpec)
     except (*_STRUCTURE_ERRORS, cattrs.BaseValidationError) as exc:
         problem = _shape_problem(data) or _problem_text(exc)
+    else:
+        # The SDK reads leniently (the platform adds keys); a person's file is read strictly,
+        # so a misspelt key is an error rather than a setting silently left out.
+        unknown = unknown_key(data, spec)
+        if unknown is None:
+            return spec
+        raise CLIError(f"spec file {name}: {unknown}")
     raise CLIError(
         f"spec file {name}: not an audience create body: {problem} "
         "(expected the API's camelCase body: name, fields, sourceSpec, ...)"
@@ -288,6 +304,9 @@ async def runs(ctx: Context) -> None:
         limit=ns.limit,
         sort_by=ns.sort_by,
         status=ns.status,
+        name=ns.name,
+        created_after=ns.created_after,
+        created_before=ns.created_before,
         properties=ns.properties,
     )
     ctx.printer.result(listing)

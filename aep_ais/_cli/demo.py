@@ -91,8 +91,9 @@ async def demo(stdout: TextIO, stderr: TextIO, clock: Clock, *, live: bool) -> N
         show(f"deleted {audience_id}")
 
     print(
-        f"\ndone in {clock.now() - started:.1f}s. Next: `aep-ais --help`, or point any "
-        "command at an emulator with --emulator.",
+        f"\ndone in {clock.now() - started:.1f}s. Next: `aep-ais --help`, or try each command "
+        "on an emulator that keeps its state:\n"
+        "  aep-ais emulator --port 8765    (in another terminal; it prints the exports to set)",
         file=stdout,
         flush=True,
     )

@@ -12,6 +12,7 @@ from .._auth import OAuthServerToServer
 from .._client import AISClient
 from .._policies import Clock, PollPolicy
 from .errors import EXIT_OTHER, CLIError
+from .trail import Trail, TrailClient
 
 __all__ = ["EMULATOR_ORG_ID", "emulated_client", "serve"]
 
@@ -25,6 +26,7 @@ async def emulated_client(
     clock: Clock,
     *,
     poll: PollPolicy | None = None,
+    trail: Trail | None = None,
     **overrides: Any,
 ) -> AsyncIterator[AISClient]:
     """A client wired to a fresh in-process emulator that shares its clock.
@@ -39,14 +41,19 @@ async def emulated_client(
         emulator.client_id, emulator.client_secret, token_url=emulator.token_url
     )
     kwargs: dict[str, Any] = {"org_id": EMULATOR_ORG_ID, "sandbox": "prod", **overrides}
-    async with AISClient(
+    client = TrailClient(
         auth=auth, transport=emulator.transport(), clock=clock, poll=poll, **kwargs
-    ) as client:
+    )
+    async with client.with_trail(trail if trail is not None else Trail()):
         yield client
 
 
 def serve(ns: argparse.Namespace, stderr: TextIO) -> int:
-    """Serve a fresh emulator over HTTP until interrupted (`aep-ais emulator --port N`)."""
+    """Serve a fresh emulator over HTTP until interrupted (`aep-ais emulator --port N`).
+
+    The socket is bound before anything is printed: a taken port is one line of error,
+    and the exports name the port really bound (`--port 0` picks a free one).
+    """
     try:
         import uvicorn  # noqa: F401 - only to give a clear message when it is missing
     except ImportError as exc:
@@ -55,19 +62,32 @@ def serve(ns: argparse.Namespace, stderr: TextIO) -> int:
         ) from exc
     from ..testing import Emulator
     from ..testing import serve as serve_emulator
+    from ..testing._server import bind_socket
 
-    emulator = Emulator(operation_time=ns.operation_time, run_time=ns.run_time)
     shown = f"[{ns.host}]" if ":" in ns.host else ns.host
-    base = f"http://{shown}:{ns.port}"
-    print(
-        f"emulator on {base} (Ctrl-C to stop); point aep-ais or the SDK at it with:\n"
-        f"  export AEP_BASE_URL={base}\n"
-        f"  export AEP_TOKEN_URL={base}/ims/token/v3\n"
-        f"  export AEP_ORG_ID={EMULATOR_ORG_ID}\n"
-        f"  export AEP_CLIENT_ID={emulator.client_id}\n"
-        f"  export AEP_CLIENT_SECRET={emulator.client_secret}",
-        file=stderr,
-        flush=True,
-    )
-    serve_emulator(emulator, host=ns.host, port=ns.port)
+    try:
+        sock = bind_socket(ns.host, ns.port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise CLIError(f"cannot listen on {shown}:{ns.port}: {reason}", EXIT_OTHER) from exc
+    with sock:
+        emulator = Emulator(
+            operation_time=ns.operation_time,
+            run_time=ns.run_time,
+            guardrails=not ns.no_guardrails,
+        )
+        base = f"http://{shown}:{sock.getsockname()[1]}"
+        limits = "off" if ns.no_guardrails else "on (--no-guardrails lifts them)"
+        print(
+            f"emulator on {base} (Ctrl-C to stop), daily run limits {limits}\n"
+            "point aep-ais or the SDK at it with:\n"
+            f"  export AEP_BASE_URL={base}\n"
+            f"  export AEP_TOKEN_URL={base}/ims/token/v3\n"
+            f"  export AEP_ORG_ID={EMULATOR_ORG_ID}\n"
+            f"  export AEP_CLIENT_ID={emulator.client_id}\n"
+            f"  export AEP_CLIENT_SECRET={emulator.client_secret}",
+            file=stderr,
+            flush=True,
+        )
+        serve_emulator(emulator, sock=sock)
     return 0

@@ -6,6 +6,8 @@ Each class of failure has its own exit status, so a script can tell "fix your in
 
 from __future__ import annotations
 
+import re
+
 from .. import _errors as e
 
 __all__ = [
@@ -83,15 +85,27 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_OTHER
 
 
-def describe(exc: BaseException) -> str:
-    """One line saying what went wrong: class name and message, never a traceback."""
+def describe(exc: BaseException, *, host: str | None = None) -> str:
+    """One line saying what went wrong: class name and message, never a traceback.
+
+    `host` is the API host the command talked to; a connection failure names it.
+    """
     if isinstance(exc, CLIError):
         text = exc.message
     elif isinstance(exc, e.WaitTimeoutError):
         text = f"{type(exc).__name__}: {_timeout_text(exc)}"
+    elif isinstance(exc, e.RunInProgressError):
+        # The SDK's advice names its Python argument; here the flag says the same.
+        advice = _PYTHON_ADVICE.sub("use --if-active wait|attach", str(exc))
+        text = f"{type(exc).__name__}: {advice}"
+    elif isinstance(exc, e.APIConnectionError) and host:
+        text = f"{type(exc).__name__}: could not reach {host}: {exc}"
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return " ".join(text.split())
+
+
+_PYTHON_ADVICE = re.compile(r"use if_active=.*$", re.DOTALL)
 
 
 def _timeout_text(exc: e.WaitTimeoutError) -> str:

@@ -20,8 +20,9 @@ from .._models import (
     TTLExtension,
 )
 from .._policies import Clock
+from .trail import Trail
 
-__all__ = ["Printer", "StatusLine", "to_json"]
+__all__ = ["Printer", "StatusLine", "short_id", "to_json"]
 
 
 def to_json(value: Any) -> str:
@@ -176,22 +177,38 @@ def _status_of(state: Any) -> tuple[str, str]:
     stages = getattr(state, "details", None)
     if not isinstance(stages, list) or not stages:
         return text, ""
-    short = ", ".join(f"{s.stage.removesuffix('_INGEST')} {_text(s.status)}" for s in stages)
-    return text, f" [{short}]"
+    return text, ", ".join(f"{s.stage.removesuffix('_INGEST')} {_text(s.status)}" for s in stages)
+
+
+def short_id(value: str) -> str:
+    """An id cut to its ends (`fb34…b8b`): for the live line only, results show it whole."""
+    return value if len(value) <= 12 else f"{value[:4]}…{value[-3:]}"
+
+
+def _subject(state: Any) -> str | None:
+    if isinstance(state, IngestionRun):
+        return f"run {short_id(state.run_id)}"
+    if isinstance(state, Operation):
+        return f"operation {short_id(state.operation_id)}"
+    return None
 
 
 class StatusLine:
     """Shows the progress of a wait on stderr, fed by the wait's `on_status` callback.
 
-    On a terminal one line is rewritten in place (carriage return); elsewhere, such as a
-    CI log, each poll gives a plain line of its own.
+    On a terminal one line is rewritten in place (carriage return), status first and ids
+    shortened, cut to the terminal's width; elsewhere, such as a CI log, each poll gives a
+    plain line of its own with `what` and ids in full. Each state also goes on `trail`.
     """
 
-    def __init__(self, stream: TextIO, clock: Clock, what: str, *, live: bool) -> None:
+    def __init__(
+        self, stream: TextIO, clock: Clock, what: str, *, live: bool, trail: Trail | None = None
+    ) -> None:
         self.stream = stream
         self.clock = clock
         self.what = what
         self.live = live
+        self.trail = trail
         # A live line must fit the terminal: a wrapped line cannot be rewritten in place.
         self.columns = shutil.get_terminal_size().columns - 1 if live else 0
         self.polls = 0
@@ -200,21 +217,29 @@ class StatusLine:
 
     def __call__(self, state: Any) -> None:
         self.polls += 1
+        if self.trail is not None:
+            self.trail.saw(state)
         elapsed = self.clock.now() - self.started
         polls = "poll" if self.polls == 1 else "polls"
         status, stages = _status_of(state)
-        # Most telling first: a line cut to the terminal width loses the stages.
-        line = f"{self.what}: {status}, {elapsed:.1f}s, {self.polls} {polls}{stages}"
         if self.live:
-            if len(line) > self.columns:
-                line = line[: max(0, self.columns - 1)] + "…"
-            # Pad over the rest of a longer previous line instead of relying on ANSI codes.
-            pad = max(0, self._width - len(line))
-            self.stream.write("\r" + line + " " * pad)
-            self._width = len(line)
+            self._rewrite(f"{status} {elapsed:.1f}s {self.polls} {polls}", _subject(state), stages)
         else:
-            self.stream.write(line + "\n")
+            line = f"{self.what}: {status}, {elapsed:.1f}s, {self.polls} {polls}"
+            self.stream.write(line + (f" [{stages}]" if stages else "") + "\n")
         self.stream.flush()
+
+    def _rewrite(self, progress: str, subject: str | None, stages: str) -> None:
+        # Most telling first: a line cut to the terminal width loses the stages.
+        indent = self.what[: len(self.what) - len(self.what.lstrip())]
+        parts = [progress, subject or self.what.strip(), stages]
+        line = indent + " · ".join(p for p in parts if p)
+        if len(line) > self.columns:
+            line = line[: max(0, self.columns - 1)] + "…"
+        # Pad over the rest of a longer previous line instead of relying on ANSI codes.
+        pad = max(0, self._width - len(line))
+        self.stream.write("\r" + line + " " * pad)
+        self._width = len(line)
 
     def close(self) -> None:
         """End the live line, so what follows starts on a fresh line."""

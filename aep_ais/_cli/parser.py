@@ -27,7 +27,13 @@ config file only, never from flags, so they stay out of shell history and proces
 state between invocations, so an id from one command is unknown to the next; use
 `aep-ais demo` for a whole life cycle, or `aep-ais emulator --port N` for a server that
 remembers.
+
+--json prints results as JSON on stdout for scripts; errors stay one line of text on
+stderr, and the exit status (below) tells their class.
 """
+
+# Epoch seconds this large are past the year 5000: surely milliseconds.
+_MILLISECONDS = 1e11
 
 
 def parse_date(text: str) -> datetime:
@@ -37,6 +43,10 @@ def parse_date(text: str) -> datetime:
         seconds = float(value)
         if not math.isfinite(seconds):
             raise argparse.ArgumentTypeError(f"{text!r} is not a date")
+        if abs(seconds) >= _MILLISECONDS:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} looks like milliseconds; give seconds ({seconds / 1000:.0f})"
+            )
         try:
             return datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
@@ -57,6 +67,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from exc
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0-65535 (0 picks a free port)")
     return value
 
 
@@ -228,6 +248,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILTER",
         help="raw filter such as status!=FAILED; repeat for several",
     )
+    p.add_argument("--name", help="only runs with this name")
+    p.add_argument(
+        "--created-after",
+        type=parse_date,
+        metavar="DATE",
+        help="only runs created at or after this time (ISO 8601 or epoch seconds)",
+    )
+    p.add_argument(
+        "--created-before",
+        type=parse_date,
+        metavar="DATE",
+        help="only runs created at or before this time",
+    )
 
     p = add("run-status", "show an ingestion run")
     p.add_argument("audience_id", metavar="AUDIENCE_ID")
@@ -236,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("emulator", "serve the emulator over HTTP (needs uvicorn: aep-ais[serve])")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, required=True, help="port to listen on")
+    p.add_argument(
+        "--port", type=_port, required=True, help="port to listen on (0 picks a free one)"
+    )
     p.add_argument(
         "--operation-time",
         type=_non_negative_seconds,
@@ -251,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long an ingestion run takes (default 1.5)",
     )
+    p.add_argument(
+        "--no-guardrails",
+        action="store_true",
+        help="lift the daily run limits (100 per sandbox, 10 per audience)",
+    )
 
-    add("demo", "the whole life cycle on an in-process emulator, in a few seconds")
+    add("demo", "the whole life cycle on an in-process emulator, in a few seconds (no --json)")
     return parser

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._emulator import Emulator
 
-__all__ = ["running_server", "serve"]
+__all__ = ["bind_socket", "running_server", "serve"]
 
 
 def _uvicorn() -> Any:
@@ -31,16 +31,47 @@ def _config(emulator: Emulator, **kwargs: Any) -> Any:
     )
 
 
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A TCP socket bound to `host:port` and listening, for `serve(..., sock=...)`.
+
+    Binding first lets a caller report a taken port (`OSError`) before it says anything
+    else, and learn the real port of `port=0` from `sock.getsockname()[1]`.
+    """
+    # Naming the protocol matters: asyncio sets TCP_NODELAY only on sockets whose proto is
+    # IPPROTO_TCP, and without it Nagle meets delayed ACKs and each answer waits ~40 ms.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        # Listening now queues early clients until the server takes over the socket.
+        sock.listen()
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(
-    emulator: Emulator, host: str = "127.0.0.1", port: int = 8765, *, log_level: str = "info"
+    emulator: Emulator,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    log_level: str = "info",
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve `emulator` over HTTP on `host:port` until interrupted (blocks).
 
     Point a client at `http://{host}:{port}` (the `/data/core/ais` prefix is optional)
-    and its token endpoint at `http://{host}:{port}/ims/token/v3`.
+    and its token endpoint at `http://{host}:{port}/ims/token/v3`. With `sock` (see
+    `bind_socket`) it serves on that socket instead and leaves `host` and `port` unused.
     """
-    server = _uvicorn().Server(_config(emulator, host=host, port=port, log_level=log_level))
-    server.run()
+    if sock is None:
+        server = _uvicorn().Server(_config(emulator, host=host, port=port, log_level=log_level))
+        server.run()
+        return
+    server = _uvicorn().Server(_config(emulator, log_level=log_level))
+    server.run(sockets=[sock])
 
 
 @contextmanager
@@ -51,12 +82,7 @@ def running_server(
 
     `port=0` picks a free port. For tests: `with running_server(emu) as base_url: ...`.
     """
-    # Naming the protocol matters: asyncio sets TCP_NODELAY only on sockets whose proto is
-    # IPPROTO_TCP, and without it Nagle meets delayed ACKs and each answer waits ~40 ms.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = bind_socket(host, port)
     server = _uvicorn().Server(_config(emulator, log_config=None, log_level="warning"))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="aep-ais-emulator", daemon=True

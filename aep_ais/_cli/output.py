@@ -170,14 +170,21 @@ class Printer:
         print(text, file=self.stdout, flush=True)
 
 
-def _status_of(state: Any) -> tuple[str, str]:
-    """The status of a polled state, and its stages in short (`DATASET SUCCESS, ...`)."""
+def _status_of(state: Any, *, shorter: bool = False) -> tuple[str, str]:
+    """The status of a polled state, and its stages in short (`DATASET SUCCESS, ...`).
+
+    `shorter` keeps only the first word of a stage (`PROFILE_STORE_INGEST` is `PROFILE`).
+    """
     status = getattr(state, "status", None)
     text = _text(status) if status is not None else "unknown"
     stages = getattr(state, "details", None)
     if not isinstance(stages, list) or not stages:
         return text, ""
-    return text, ", ".join(f"{s.stage.removesuffix('_INGEST')} {_text(s.status)}" for s in stages)
+
+    def name(stage: str) -> str:
+        return stage.split("_")[0] if shorter else stage.removesuffix("_INGEST")
+
+    return text, ", ".join(f"{name(s.stage)} {_text(s.status)}" for s in stages)
 
 
 def short_id(value: str) -> str:
@@ -223,17 +230,23 @@ class StatusLine:
         polls = "poll" if self.polls == 1 else "polls"
         status, stages = _status_of(state)
         if self.live:
-            self._rewrite(f"{status} {elapsed:.1f}s {self.polls} {polls}", _subject(state), stages)
+            progress = f"{status} {elapsed:.1f}s {self.polls} {polls}"
+            line = self._line(progress, _subject(state), stages)
+            if len(line) > self.columns:
+                line = self._line(progress, _subject(state), _status_of(state, shorter=True)[1])
+            self._rewrite(line)
         else:
             line = f"{self.what}: {status}, {elapsed:.1f}s, {self.polls} {polls}"
             self.stream.write(line + (f" [{stages}]" if stages else "") + "\n")
         self.stream.flush()
 
-    def _rewrite(self, progress: str, subject: str | None, stages: str) -> None:
+    def _line(self, progress: str, subject: str | None, stages: str) -> str:
         # Most telling first: a line cut to the terminal width loses the stages.
         indent = self.what[: len(self.what) - len(self.what.lstrip())]
         parts = [progress, subject or self.what.strip(), stages]
-        line = indent + " · ".join(p for p in parts if p)
+        return indent + " · ".join(p for p in parts if p)
+
+    def _rewrite(self, line: str) -> None:
         if len(line) > self.columns:
             line = line[: max(0, self.columns - 1)] + "…"
         # Pad over the rest of a longer previous line instead of relying on ANSI codes.

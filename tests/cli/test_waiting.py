@@ -100,9 +100,10 @@ def test_the_live_line_of_a_run_fits_80_columns_with_stages_and_short_ids(
     result = cli("run", AUDIENCE_ID, "--since", "0", "--wait")
     assert result.code == 0, result.err
     live = result.err.rstrip("\n").split("\r")[1:]
-    # Status first, then the short run id, then the stages, cut at 79 columns.
+    # Status first, then the short run id, then the stages: by their first word only
+    # where the whole names would not fit in 79 columns.
     assert [line.rstrip() for line in live] == [
-        "PROCESSING 1.0s 1 poll · run fb34…b8b · DATASET SUCCESS, PROFILE_STORE PROCESS…",
+        "PROCESSING 1.0s 1 poll · run fb34…b8b · DATASET SUCCESS, PROFILE PROCESSING",
         "SUCCESS 2.2s 2 polls · run fb34…b8b · DATASET SUCCESS, PROFILE_STORE SUCCESS",
     ]
     assert all(len(line) <= 79 for line in live)

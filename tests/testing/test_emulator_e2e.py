@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 
 import aep_ais
 from aep_ais.testing import Emulator, FakeClock, FaultPlan, running_server
+from aep_ais.testing._server import bind_socket
 from tests.conftest import spec
 
 ORG = "0123456789ABCDEF01234567@AdobeOrg"
@@ -265,6 +268,19 @@ def test_running_server_frees_its_port(emu: Emulator) -> None:
         assert answer.status_code == 401
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base_url}/external-audience/x/runs")
+
+
+def test_bind_socket_listens_at_once_and_refuses_a_taken_port() -> None:
+    # What `aep-ais emulator` relies on: a free port is known and listening before
+    # `serve(..., sock=...)` runs, a taken one fails before anything is printed.
+    with bind_socket("127.0.0.1", 0) as sock:
+        port = sock.getsockname()[1]
+        assert port > 0
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+        with pytest.raises(OSError) as caught:
+            bind_socket("127.0.0.1", port)
+        assert caught.value.errno == errno.EADDRINUSE
 
 
 async def test_concurrent_creates_under_random_faults_never_duplicate(clock: FakeClock) -> None:

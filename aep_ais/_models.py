@@ -51,6 +51,16 @@ Unset = Literal[_UnsetType.UNSET]
 """The type of `UNSET`, for annotations: `str | Unset`."""
 
 
+def _repr_set(self: attrs.AttrsInstance) -> str:
+    """The repr of a request model, leaving out what is `UNSET` (it is not sent either)."""
+    shown = ", ".join(
+        f"{a.name}={value!r}"
+        for a in attrs.fields(type(self))
+        if (value := getattr(self, a.name)) is not UNSET
+    )
+    return f"{type(self).__name__}({shown})"
+
+
 class OperationStatus(enum.StrEnum):
     """Status of an audience-creation operation."""
 
@@ -75,7 +85,7 @@ class RunStatus(enum.StrEnum):
 _FINAL = frozenset({"SUCCESS", "FAILED"})
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, repr=False)
 class AudienceField:
     """One column of an external audience.
 
@@ -91,7 +101,7 @@ class AudienceField:
     labels: list[str] | Unset = UNSET
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, repr=False)
 class SourceSpec:
     """Where the audience data lives: a file or folder in cloud storage."""
 
@@ -102,7 +112,7 @@ class SourceSpec:
     base_connection_id: str | Unset = UNSET
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, repr=False)
 class Encryption:
     """Keys for an encrypted source file."""
 
@@ -110,7 +120,7 @@ class Encryption:
     sign_verification_key_id: str | Unset = UNSET
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class AudienceSpec:
     """Everything needed to create an external audience (`create_audience`)."""
 
@@ -128,7 +138,7 @@ class AudienceSpec:
     origin_name: str = "CUSTOM_UPLOAD"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class AudienceUpdate:
     """A partial update (`update_audience`): only attributes that are set are sent.
 
@@ -251,6 +261,9 @@ class RunList(list[IngestionRun]):
         super().__init__(runs)
         self.page = page
 
+
+for _request_model in (AudienceField, SourceSpec, Encryption, AudienceSpec, AudienceUpdate):
+    _request_model.__repr__ = _repr_set  # type: ignore[method-assign,assignment]
 
 for _cls in (
     AudienceField,

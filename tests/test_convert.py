@@ -316,3 +316,18 @@ def test_timestamps_in_milliseconds_are_read_as_milliseconds(wire: Any, seconds:
     run = structure({"runId": "r", "createdAt": wire}, aep_ais.IngestionRun)
     assert run.created_at is not None
     assert run.created_at.timestamp() == pytest.approx(seconds)
+
+
+def test_request_models_show_only_what_is_set_in_their_repr() -> None:
+    spec = aep_ais.AudienceSpec(
+        name="n",
+        fields=[aep_ais.AudienceField(name="ppid", type="string", identity_ns="email")],
+        source_spec=aep_ais.SourceSpec(path="a/b.csv"),
+    )
+    assert repr(spec) == (
+        "AudienceSpec(name='n', fields=[AudienceField(name='ppid', type='string', "
+        "identity_ns='email')], source_spec=SourceSpec(path='a/b.csv', type='file'), "
+        "audience_type='people', origin_name='CUSTOM_UPLOAD')"
+    )
+    # None is shown: it is sent (as null), unlike UNSET.
+    assert repr(aep_ais.AudienceUpdate(description=None)) == "AudienceUpdate(description=None)"

@@ -131,6 +131,32 @@ def _status(state: Operation | IngestionRun | None) -> str | None:
     return None if state is None or state.status is None else str(state.status)
 
 
+async def _poll_for(
+    client: AISClient,
+    fetch: Callable[[float | None], Awaitable[Answer[S]]],
+    policy: PollPolicy,
+    *,
+    immediate: bool,
+    on_status: Callable[[S], object] | None,
+    kind: str,
+    ids: dict[str, str],
+) -> S:
+    """`_poll` on the client's clock and retry cap; a timeout names `kind` and its `ids`."""
+
+    def timed_out(last: S | None) -> WaitTimeoutError:
+        return WaitTimeoutError(kind, timeout=policy.timeout, last_status=_status(last), **ids)
+
+    return await _poll(
+        fetch,
+        policy=policy,
+        clock=client.clock,
+        max_hint=client.retry.max_retry_after,
+        immediate=immediate,
+        on_status=on_status,
+        timed_out=timed_out,
+    )
+
+
 def _operation_outcome(operation: Operation) -> Operation:
     if operation.status == "FAILED":
         raise OperationFailedError(operation)
@@ -165,22 +191,14 @@ async def _wait_operation(
     async def fetch(deadline: float | None) -> Answer[Operation]:
         return await client._get_operation_answer(operation_id, deadline=deadline)
 
-    def timed_out(last: Operation | None) -> WaitTimeoutError:
-        return WaitTimeoutError(
-            "operation",
-            timeout=policy.timeout,
-            operation_id=operation_id,
-            last_status=_status(last),
-        )
-
-    operation = await _poll(
+    operation = await _poll_for(
+        client,
         fetch,
-        policy=policy,
-        clock=client.clock,
-        max_hint=client.retry.max_retry_after,
+        policy,
         immediate=immediate,
         on_status=on_status,
-        timed_out=timed_out,
+        kind="operation",
+        ids={"operation_id": operation_id},
     )
     return _operation_outcome(operation)
 
@@ -205,23 +223,14 @@ async def _wait_run(
             return attrs.evolve(answer, value=attrs.evolve(answer.value, audience_id=audience_id))
         return answer
 
-    def timed_out(last: IngestionRun | None) -> WaitTimeoutError:
-        return WaitTimeoutError(
-            "run",
-            timeout=policy.timeout,
-            audience_id=audience_id,
-            run_id=run_id,
-            last_status=_status(last),
-        )
-
-    run = await _poll(
+    run = await _poll_for(
+        client,
         fetch,
-        policy=policy,
-        clock=client.clock,
-        max_hint=client.retry.max_retry_after,
+        policy,
         immediate=immediate,
         on_status=on_status,
-        timed_out=timed_out,
+        kind="run",
+        ids={"audience_id": audience_id, "run_id": run_id},
     )
     return _run_outcome(run)
 

@@ -239,9 +239,13 @@ class AISClient:
         return await self._transport.request("PATCH", path, into=ExternalAudience, body=update)
 
     async def delete_audience(self, audience_id: str) -> None:
-        """Delete an audience."""
+        """Delete an audience; raises `NotFoundError` if there is none with that id.
+
+        A 404 on a retry, after an attempt whose answer was lost, means that attempt
+        deleted it: the call succeeds.
+        """
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}"
-        await self._transport.call("DELETE", path, into=None)
+        await self._transport.call("DELETE", path, into=None, gone_is_done=True)
 
     async def extend_ttl(self, audience_id: str) -> TTLExtension:
         """Extend an audience's data expiration by its original duration."""

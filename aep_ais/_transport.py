@@ -185,15 +185,19 @@ class Transport:
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
         creates: bool = False,
         deadline: float | None = None,
+        gone_is_done: bool = False,
     ) -> Answer[T]:
         """Send a request, retrying per policy, and decode the answer into `into`.
 
         `creates` marks a POST that makes something: it is retried only when the server
         surely did not act (no connection was made, 429, or 401 before a token refresh).
         `deadline` (a `clock.now()` reading) bounds retries: no retry waits past it.
-        `into=None` expects no body and gives `None`.
+        `gone_is_done` (a delete) takes a 404 on a retry, after an attempt the server may
+        have carried out, as that attempt's success. `into=None` expects no body.
         """
-        response = await self._send(method, path, body, params, creates, deadline)
+        response = await self._send(
+            method, path, body, params, creates, deadline, gone_is_done=gone_is_done
+        )
         retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock.time())
         if into is None:
             return Answer(None, response.status_code, retry_after)  # type: ignore[arg-type]
@@ -228,6 +232,8 @@ class Transport:
         params: Mapping[str, Any] | list[tuple[str, Any]] | None,
         creates: bool,
         deadline: float | None,
+        *,
+        gone_is_done: bool = False,
     ) -> httpx.Response:
         idempotent = method in IDEMPOTENT_METHODS and not creates
         content = None
@@ -238,7 +244,16 @@ class Transport:
         url = self.base_url + path
         try:
             return await self._send_attempts(
-                method, path, url, content, headers, params, idempotent, creates, deadline
+                method,
+                path,
+                url,
+                content,
+                headers,
+                params,
+                idempotent,
+                creates,
+                deadline,
+                gone_is_done,
             )
         finally:
             # A traceback keeps the frames' locals alive: leave no bearer token in them.
@@ -255,10 +270,12 @@ class Transport:
         idempotent: bool,
         creates: bool,
         deadline: float | None,
+        gone_is_done: bool,
     ) -> httpx.Response:
         policy = self.retry
         attempt = 0
         refreshed = False
+        maybe_done = False  # an earlier attempt may have been carried out
         while True:
             attempt += 1
             token = await self._auth.get_token(self._auth_ctx)
@@ -298,6 +315,10 @@ class Transport:
                     )
                 if 200 <= status < 300:
                     return response
+                if status == 404 and gone_is_done and maybe_done:
+                    # The earlier attempt whose answer was lost did the work.
+                    logger.debug("%s %s: gone on retry; the earlier attempt did it", method, path)
+                    return response
                 if status == 401 and not refreshed and not _past(deadline, self.clock):
                     # The server did not act on a request it refused: refresh and retry once.
                     refreshed = True
@@ -309,6 +330,7 @@ class Transport:
                 retry_after = error.retry_after
             if not retriable or attempt >= policy.max_attempts:
                 raise error
+            maybe_done = maybe_done or error.server_may_have_acted
             delay = policy.delay(attempt, self.clock.random(), retry_after)
             if deadline is not None and self.clock.now() + delay >= deadline:
                 raise error

@@ -175,3 +175,42 @@ async def test_retry_after_on_any_error_sets_the_next_poll(
     assert operation.audience_id == AUDIENCE_ID
     assert times[1] == pytest.approx(1.0)  # the policy's first interval
     assert times[2] - times[1] == pytest.approx(60.0)  # the server's hint, not 1.2 s
+
+
+@pytest.mark.parametrize(
+    "first",
+    [httpx.Response(500), httpx.Response(503), httpx.ReadTimeout("lost"), httpx.ReadError("x")],
+    ids=["500", "503", "read-timeout", "read-error"],
+)
+async def test_a_delete_that_finds_it_gone_on_a_retry_succeeded_before(
+    api: respx.MockRouter, ais: aep_ais.AISClient, first: Any
+) -> None:
+    route = api.delete(f"/external-audience/{AUDIENCE_ID}").mock(
+        side_effect=[first, httpx.Response(404, json={"error_code": "100940-404"})]
+    )
+    assert await ais.delete_audience(AUDIENCE_ID) is None
+    assert route.call_count == 2
+
+
+@pytest.mark.parametrize(
+    "before",
+    [[], [httpx.ConnectError("refused")], [httpx.Response(429)]],
+    ids=["first-answer", "after-no-connection", "after-429"],
+)
+async def test_a_delete_of_what_was_never_there_is_still_not_found(
+    api: respx.MockRouter, ais: aep_ais.AISClient, before: list[Any]
+) -> None:
+    # Nothing earlier can have deleted it: the 404 means what it says.
+    api.delete(f"/external-audience/{AUDIENCE_ID}").mock(
+        side_effect=[*before, httpx.Response(404, json={"error_code": "100940-404"})]
+    )
+    with pytest.raises(aep_ais.NotFoundError):
+        await ais.delete_audience(AUDIENCE_ID)
+
+
+async def test_a_read_that_finds_nothing_on_a_retry_is_not_found(
+    api: respx.MockRouter, ais: aep_ais.AISClient
+) -> None:
+    api.get(RUN_PATH).mock(side_effect=[httpx.Response(503), httpx.Response(404)])
+    with pytest.raises(aep_ais.NotFoundError):
+        await ais.get_run(AUDIENCE_ID, RUN_ID)

@@ -15,7 +15,7 @@ import httpx
 from . import _bulk, _runs, _waiting
 from ._auth import TokenProvider, is_loopback_host
 from ._config import client_kwargs_from_env, client_kwargs_from_file
-from ._convert import to_epoch
+from ._convert import run_list_query, to_epoch
 from ._errors import ValidationError
 from ._models import (
     UNSET,
@@ -310,31 +310,29 @@ class AISClient:
         The result is a list; its `page` holds the `_page` facts when the API sends them.
         """
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}/runs"
-        params: list[tuple[str, str]] = []
         if limit is not None:
-            params.append(("limit", str(_check_int_range(limit, "limit", 1, 40))))
-        if sort_by is not None:
-            if sort_by not in SORT_KEYS:
-                raise ValidationError("sort_by", f"must be one of {', '.join(sorted(SORT_KEYS))}")
-            params.append(("sortBy", sort_by))
+            _check_int_range(limit, "limit", 1, 40)
+        if sort_by is not None and sort_by not in SORT_KEYS:
+            raise ValidationError("sort_by", f"must be one of {', '.join(sorted(SORT_KEYS))}")
         if isinstance(properties, str):
             # A lone string would be split into one-character filters.
             raise ValidationError("properties", "must be a list of filter strings, not a string")
-        filters = list(properties)
-        if status is not None:
-            filters.append(f"status={_check_header_value(status, 'status')}")
-        if name is not None:
-            filters.append(f"name={_check_header_value(name, 'name')}")
-        if created_after is not None:
-            filters.append(f"createdAt>={check_epoch(created_after, 'created_after')}")
-        if created_before is not None:
-            filters.append(f"createdAt<={check_epoch(created_before, 'created_before')}")
-        for i, f in enumerate(filters):
-            _check_header_value(f, f"properties[{i}]")
-            params.append(("property", f))
-        listing = await self._transport.request(
-            "GET", path, into=_RunListing, params=params or None
+        for i, raw in enumerate(properties):
+            _check_header_value(raw, f"properties[{i}]")
+        query = run_list_query(
+            limit=limit,
+            sort_by=sort_by,
+            status=None if status is None else _check_header_value(status, "status"),
+            name=None if name is None else _check_header_value(name, "name"),
+            created_after=None
+            if created_after is None
+            else check_epoch(created_after, "created_after"),
+            created_before=None
+            if created_before is None
+            else check_epoch(created_before, "created_before"),
+            properties=properties,
         )
+        listing = await self._transport.request("GET", path, into=_RunListing, params=query or None)
         return RunList(listing.runs, listing.page)
 
     # Waiting and bulk helpers (they live in _waiting.py and _bulk.py) ---------------

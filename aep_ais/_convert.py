@@ -15,6 +15,7 @@ import functools
 import logging
 import operator
 import types
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin
 
@@ -36,7 +37,7 @@ from ._models import (
 if TYPE_CHECKING:
     import cattrs
 
-__all__ = ["structure", "to_epoch", "unstructure"]
+__all__ = ["run_list_query", "structure", "to_epoch", "unstructure"]
 
 T = TypeVar("T")
 
@@ -354,3 +355,36 @@ def structure(data: Any, cls: type[T]) -> T:
 def unstructure(value: Any) -> Any:
     """The JSON-ready form of a model, `UNSET` attributes left out."""
     return (_converter or _get_converter()).unstructure(value)
+
+
+def run_list_query(
+    *,
+    limit: int | None,
+    sort_by: str | None,
+    status: str | None,
+    name: str | None,
+    created_after: int | None,
+    created_before: int | None,
+    properties: Sequence[str],
+) -> list[tuple[str, str]]:
+    """The query string of a run listing, in the API's own words (checked values only).
+
+    Filters go as repeated `property` parameters: `status=X`, `name=X`, `createdAt>=T`
+    and `createdAt<=T` (epoch seconds, bounds included), after any raw `properties`.
+    """
+    query: list[tuple[str, str]] = []
+    if limit is not None:
+        query.append(("limit", str(limit)))
+    if sort_by is not None:
+        query.append(("sortBy", sort_by))
+    filters = list(properties)
+    if status is not None:
+        filters.append(f"status={status}")
+    if name is not None:
+        filters.append(f"name={name}")
+    if created_after is not None:
+        filters.append(f"createdAt>={created_after}")
+    if created_before is not None:
+        filters.append(f"createdAt<={created_before}")
+    query.extend(("property", f) for f in filters)
+    return query

@@ -276,11 +276,16 @@ class Transport:
         attempt = 0
         refreshed = False
         maybe_done = False  # an earlier attempt may have been carried out
+        refused: tuple[int, APIError] | None = None  # (hash of the refused header, its 401)
         while True:
             attempt += 1
             token = await self._auth.get_token(self._auth_ctx)
             headers["Authorization"] = f"Bearer {token}"
             del token  # kept in `headers` only, which the caller scrubs on the way out
+            if refused is not None and hash(headers["Authorization"]) == refused[0]:
+                # The provider could not refresh (a static token): the same token would
+                # only be refused again.
+                raise refused[1]
             started = self.clock.now()
             error: AISError
             retry_after: float | None = None
@@ -323,6 +328,10 @@ class Transport:
                     # The server did not act on a request it refused: refresh and retry once.
                     refreshed = True
                     self._auth.invalidate(headers["Authorization"].removeprefix("Bearer "))
+                    refused = (
+                        hash(headers["Authorization"]),
+                        self._error(response, method, path, creates),
+                    )
                     attempt -= 1
                     continue
                 error = self._error(response, method, path, creates)

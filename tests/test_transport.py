@@ -443,11 +443,14 @@ async def test_401_refresh_does_not_use_up_a_retry(
     assert clock.sleeps == [0.25, 0.5]
 
 
-async def test_static_token_second_401(api: respx.MockRouter, ais: aep_ais.AISClient) -> None:
+async def test_a_static_token_refused_is_not_sent_again(
+    api: respx.MockRouter, ais: aep_ais.AISClient
+) -> None:
+    # A static token cannot be refreshed: a second try would carry the same token.
     route = route_for(api, "delete_audience").respond(401)
     with pytest.raises(aep_ais.AuthenticationError) as info:
         await ais.delete_audience(AUDIENCE_ID)
-    assert route.call_count == 2
+    assert route.call_count == 1
     assert TOKEN not in str(info.value)
     assert TOKEN not in repr(info.value)
 

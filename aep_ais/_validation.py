@@ -62,7 +62,26 @@ def _check_ttl(ttl: object, where: str) -> None:
         raise ValidationError(where, f"must be a whole number of days from 1 to 90, got {ttl!r}")
 
 
+def _valid_field(f: object, *, for_create: bool) -> bool:
+    """The common case, a valid field, checked without naming anything (fast)."""
+    return (
+        isinstance(f, AudienceField)
+        and isinstance(f.name, str)
+        and bool(f.name.strip())
+        and (_is_one_of(f.type, FIELD_TYPES) if (for_create or f.type is not UNSET) else True)
+        and (
+            f.identity_ns is UNSET
+            or (isinstance(f.identity_ns, str) and bool(f.identity_ns.strip()))
+        )
+        and (
+            f.labels is UNSET
+            or (isinstance(f.labels, list) and all(isinstance(x, str) and x for x in f.labels))
+        )
+    )
+
+
 def _check_field(f: object, where: str, *, for_create: bool) -> AudienceField:
+    """`f` if valid; otherwise the `ValidationError` that names what is wrong."""
     if not isinstance(f, AudienceField):
         raise ValidationError(where, "must be an AudienceField")
     _check_text(f.name, f"{where}.name")
@@ -102,7 +121,12 @@ def _check_source(source: object) -> None:
 def _check_fields(fields: object, *, for_create: bool) -> list[AudienceField]:
     if not isinstance(fields, list):
         raise ValidationError("fields", "must be a list of AudienceField")
-    checked = [_check_field(f, f"fields[{i}]", for_create=for_create) for i, f in enumerate(fields)]
+    checked = [
+        f
+        if _valid_field(f, for_create=for_create)
+        else _check_field(f, f"fields[{i}]", for_create=for_create)
+        for i, f in enumerate(fields)
+    ]
     names = [f.name for f in checked]
     if len(set(names)) != len(names):
         raise ValidationError("fields", "field names must be unique")

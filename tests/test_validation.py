@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from hypothesis import given
+from hypothesis import strategies as st
 
 import aep_ais
 from tests.conftest import AUDIENCE_ID, BASE_URL, ORG_ID, RUN_ID, SAMPLES, TOKEN, spec
@@ -473,3 +475,29 @@ async def test_a_naive_or_millisecond_time_says_what_to_give(
     assert caught.value.field == "created_after"
     assert words in str(caught.value)
     assert guard.call_count == 0
+
+
+_texts = st.one_of(st.text(max_size=6), st.sampled_from(["string", "number", " ", ""]))
+_maybe = st.one_of(st.just(aep_ais.UNSET), st.none(), st.integers(), _texts)
+
+
+@given(
+    name=st.one_of(_texts, st.none(), st.integers()),
+    type_=_maybe,
+    identity_ns=_maybe,
+    labels=st.one_of(_maybe, st.lists(st.one_of(_texts, st.integers()), max_size=3)),
+    for_create=st.booleans(),
+)
+def test_the_fast_field_check_agrees_with_the_full_one(
+    name: Any, type_: Any, identity_ns: Any, labels: Any, for_create: bool
+) -> None:
+    from aep_ais._validation import _check_field, _valid_field
+
+    field = aep_ais.AudienceField(name=name, type=type_, identity_ns=identity_ns, labels=labels)
+    try:
+        _check_field(field, "fields[0]", for_create=for_create)
+    except aep_ais.ValidationError:
+        valid = False
+    else:
+        valid = True
+    assert _valid_field(field, for_create=for_create) is valid

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -13,7 +12,7 @@ from typing import Any, Self
 import httpx
 
 from . import _bulk, _runs, _waiting
-from ._auth import TokenProvider, is_loopback_host
+from ._auth import TokenProvider, check_secure_url
 from ._config import client_kwargs_from_env, client_kwargs_from_file
 from ._convert import run_list_query, to_epoch
 from ._errors import ValidationError
@@ -31,7 +30,15 @@ from ._models import (
 )
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Answer, Transport
-from ._validation import check_epoch, check_id, check_run_window, check_spec, check_update
+from ._validation import (
+    check_epoch,
+    check_header_value,
+    check_id,
+    check_int_range,
+    check_run_window,
+    check_spec,
+    check_update,
+)
 
 __all__ = ["DEFAULT_BASE_URL", "AISClient"]
 
@@ -41,33 +48,6 @@ DEFAULT_BASE_URL = "https://platform.adobe.io/data/core/ais"
 OPERATIONS_PATH = "/external-audience/operations"
 DEFAULT_TIMEOUT = 30.0
 SORT_KEYS = frozenset({"name", "-name", "createdAt", "-createdAt"})
-
-
-def _check_base_url(base_url: str) -> str:
-    parts = urllib.parse.urlsplit(base_url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValidationError("base_url", f"{base_url!r} is not an http(s) URL")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValidationError(
-            "base_url", "plain http is allowed only for loopback hosts: tokens must not leak"
-        )
-    return base_url.rstrip("/")
-
-
-def _check_header_value(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(what, "must be a non-empty string")
-    if value != value.strip() or not all(" " <= ch <= "~" for ch in value):
-        raise ValidationError(
-            what, "must be printable ASCII without line breaks or surrounding spaces"
-        )
-    return value
-
-
-def _check_int_range(value: int, what: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(what, f"must be a whole number from {low} to {high}")
-    return value
 
 
 class AISClient:
@@ -102,13 +82,13 @@ class AISClient:
         operations_path: str = OPERATIONS_PATH,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self.org_id = _check_header_value(org_id, "org_id")
-        self.sandbox = _check_header_value(sandbox, "sandbox")
+        self.org_id = check_header_value(org_id, "org_id")
+        self.sandbox = check_header_value(sandbox, "sandbox")
         if api_key is None:
             api_key = getattr(auth, "client_id", None)
         if api_key is None:
             raise ValidationError("api_key", "is required when auth carries no client id")
-        self.base_url = _check_base_url(base_url)
+        self.base_url = check_secure_url(base_url, "base_url").rstrip("/")
         if http_client is not None and transport is not None:
             raise ValidationError("transport", "give http_client or transport, not both")
         self.retry = retry or RetryPolicy()
@@ -120,7 +100,7 @@ class AISClient:
         self._transport = Transport(
             base_url=self.base_url,
             headers={
-                "x-api-key": _check_header_value(api_key, "api_key"),
+                "x-api-key": check_header_value(api_key, "api_key"),
                 "x-gw-ims-org-id": self.org_id,
                 "x-sandbox-name": self.sandbox,
             },
@@ -137,7 +117,7 @@ class AISClient:
             clock=self.clock,
             http_client=http_client,
             transport=transport,
-            max_response_bytes=_check_int_range(max_response_bytes, "max_response_bytes", 1, 2**40),
+            max_response_bytes=check_int_range(max_response_bytes, "max_response_bytes", 1, 2**40),
         )
 
     def __repr__(self) -> str:
@@ -311,19 +291,19 @@ class AISClient:
         """
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}/runs"
         if limit is not None:
-            _check_int_range(limit, "limit", 1, 40)
+            check_int_range(limit, "limit", 1, 40)
         if sort_by is not None and sort_by not in SORT_KEYS:
             raise ValidationError("sort_by", f"must be one of {', '.join(sorted(SORT_KEYS))}")
         if isinstance(properties, str):
             # A lone string would be split into one-character filters.
             raise ValidationError("properties", "must be a list of filter strings, not a string")
         for i, raw in enumerate(properties):
-            _check_header_value(raw, f"properties[{i}]")
+            check_header_value(raw, f"properties[{i}]")
         query = run_list_query(
             limit=limit,
             sort_by=sort_by,
-            status=None if status is None else _check_header_value(status, "status"),
-            name=None if name is None else _check_header_value(name, "name"),
+            status=None if status is None else check_header_value(status, "status"),
+            name=None if name is None else check_header_value(name, "name"),
             created_after=None
             if created_after is None
             else check_epoch(created_after, "created_after"),

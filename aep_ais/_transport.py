@@ -16,8 +16,9 @@ from typing import Any, Generic, TypeVar
 import attrs
 import httpx
 
+from ._answers import decode_answer, error_from_answer, read_limited, request_id
 from ._auth import AuthContext, FormResponse, TokenProvider, check_secure_url
-from ._convert import structure, unstructure
+from ._convert import unstructure
 from ._errors import (
     AISError,
     APIConnectionError,
@@ -25,8 +26,6 @@ from ._errors import (
     APITimeoutError,
     MalformedResponseError,
     ResponseTooLargeError,
-    error_for_status,
-    parse_error_body,
 )
 from ._policies import Clock, RetryPolicy, parse_retry_after
 from ._version import __version__
@@ -39,9 +38,7 @@ logger = logging.getLogger("aep_ais")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_REQUEST_ID_HEADERS = ("x-request-id", "x-adobe-request-id", "request-id", "x-correlation-id")
 _USER_AGENT = f"aep-ais/{__version__} httpx/{httpx.__version__}"
-_JSON_TYPES = ("application/json", "+json")
 # No AIS answer comes near this; a bigger one is a fault or an attack, not data to buffer.
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
@@ -62,42 +59,8 @@ class _NoAnswer(Exception):
         self.error = error
 
 
-def _request_id(headers: httpx.Headers) -> str | None:
-    for name in _REQUEST_ID_HEADERS:
-        value: str | None = headers.get(name)
-        if value:
-            return value[:128]
-    return None
-
-
 def _past(deadline: float | None, clock: Clock) -> bool:
     return deadline is not None and clock.now() >= deadline
-
-
-def _decode_body(response: httpx.Response) -> Any:
-    """The JSON body, or the (shortened) text when it is not JSON."""
-    content = response.content
-    if not content:
-        return None
-    try:
-        return json.loads(content)
-    except (ValueError, RecursionError):
-        return response.text[:2000]
-
-
-async def _read_limited(response: httpx.Response, limit: int) -> bytes | None:
-    """Read a streamed body (decoded), or `None` as soon as it passes `limit` bytes."""
-    declared = response.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class Transport:
@@ -201,28 +164,9 @@ class Transport:
         retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock.time())
         if into is None:
             return Answer(None, response.status_code, retry_after)  # type: ignore[arg-type]
-        return Answer(self._decode(response, into, method, path), response.status_code, retry_after)
-
-    def _decode(self, response: httpx.Response, into: type[T], method: str, path: str) -> T:
-        try:
-            return structure(json.loads(response.content), into)
-        except AISError:
-            raise
-        except Exception as exc:  # json, cattrs and the hooks' own errors alike
-            # A bad value inside good JSON (a date string, say) raises ValueError too.
-            if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
-                problem = f"is not JSON (expected {into.__name__})"
-            else:
-                problem = f"does not fit {into.__name__}"
-            raise MalformedResponseError(
-                f"the answer {problem} ({type(exc).__name__})",
-                status_code=response.status_code,
-                request_id=_request_id(response.headers),
-                body=_decode_body(response),
-                method=method,
-                path=path,
-                server_may_have_acted=True,
-            ) from exc
+        return Answer(
+            decode_answer(response, into, method, path), response.status_code, retry_after
+        )
 
     async def _send(
         self,
@@ -303,11 +247,11 @@ class Transport:
                         self._auth.invalidate(headers["Authorization"].removeprefix("Bearer "))
                         refused = (
                             hash(headers["Authorization"]),
-                            self._error(response, method, path, creates),
+                            error_from_answer(response, method, path, self.clock.time()),
                         )
                         attempt -= 1
                         continue
-                    error = self._error(response, method, path, creates)
+                    error = error_from_answer(response, method, path, self.clock.time())
                     retriable = status in RETRY_STATUSES and (idempotent or status == 429)
                     retry_after = error.retry_after
                 if not retriable or attempt >= policy.max_attempts:
@@ -347,12 +291,12 @@ class Transport:
             # Streamed, so an oversized body is refused without being held in memory.
             response = await self._http.send(request, stream=True)
             try:
-                body = await _read_limited(response, self.max_response_bytes)
+                body = await read_limited(response, self.max_response_bytes)
             except httpx.DecodingError as exc:
                 raise MalformedResponseError(
                     f"the answer's body cannot be decoded ({type(exc).__name__})",
                     status_code=response.status_code,
-                    request_id=_request_id(response.headers),
+                    request_id=request_id(response.headers),
                     method=method,
                     path=path,
                     server_may_have_acted=True,
@@ -365,7 +309,7 @@ class Transport:
                     f"the answer is larger than {self.max_response_bytes} bytes; not read",
                     limit=self.max_response_bytes,
                     status_code=status,
-                    request_id=_request_id(response.headers),
+                    request_id=request_id(response.headers),
                     method=method,
                     path=path,
                     server_may_have_acted=status < 400 or status >= 500,
@@ -402,28 +346,6 @@ class Transport:
                 )
             ) from exc
 
-    def _error(self, response: httpx.Response, method: str, path: str, creates: bool) -> APIError:
-        status = response.status_code
-        body = _decode_body(response)
-        code, message, detail = parse_error_body(body)
-        cls = error_for_status(status)
-        kwargs: dict[str, Any] = {
-            "status_code": status,
-            "error_code": code,
-            "detail": detail,
-            "request_id": _request_id(response.headers),
-            "body": body,
-            "method": method,
-            "path": path,
-            "server_may_have_acted": status >= 500,
-        }
-        text = message or response.reason_phrase or f"HTTP {status}"
-        # Read on every error: a wait honours it on a 503 as much as on a 429.
-        kwargs["retry_after"] = parse_retry_after(
-            response.headers.get("retry-after"), self.clock.time()
-        )
-        return cls(text, **kwargs)
-
     async def _post_form(self, url: str, form: Mapping[str, str]) -> FormResponse:
         """Post a form (for token providers); raises `APIConnectionError` on no answer.
 
@@ -439,7 +361,7 @@ class Transport:
         try:
             response = await self._http.send(request, stream=True, follow_redirects=False)
             try:
-                body = await _read_limited(response, self.max_response_bytes)
+                body = await read_limited(response, self.max_response_bytes)
             finally:
                 await response.aclose()
         except httpx.TimeoutException as exc:

@@ -11,7 +11,15 @@ from ._convert import _MILLISECONDS_FROM, to_epoch
 from ._errors import ValidationError
 from ._models import UNSET, AudienceField, AudienceSpec, AudienceUpdate, Encryption, SourceSpec
 
-__all__ = ["check_epoch", "check_id", "check_run_window", "check_spec", "check_update"]
+__all__ = [
+    "check_epoch",
+    "check_header_value",
+    "check_id",
+    "check_int_range",
+    "check_run_window",
+    "check_spec",
+    "check_update",
+]
 
 FIELD_TYPES = frozenset({"string", "number", "long", "integer", "date", "datetime", "boolean"})
 SOURCE_TYPES = frozenset({"file", "folder"})
@@ -231,3 +239,21 @@ def check_run_window(start: object, end: object) -> None:
 def check_strings(values: Iterable[object], where: str) -> None:
     for i, v in enumerate(values):
         _check_text(v, f"{where}[{i}]")
+
+
+def check_header_value(value: object, what: str) -> str:
+    """`value` if it can travel in a header or query: printable ASCII, no edge spaces."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(what, "must be a non-empty string")
+    if value != value.strip() or not all(" " <= ch <= "~" for ch in value):
+        raise ValidationError(
+            what, "must be printable ASCII without line breaks or surrounding spaces"
+        )
+    return value
+
+
+def check_int_range(value: int, what: str, low: int, high: int) -> int:
+    """`value` if it is a whole number from `low` to `high`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(what, f"must be a whole number from {low} to {high}")
+    return value

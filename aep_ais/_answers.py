@@ -1,0 +1,104 @@
+"""Reading answers: bounded bodies, models from JSON, and errors from error answers.
+
+The transport sends; this module turns what came back into a model or into the right
+`APIError`, so that no raw `json`, `httpx` or cattrs exception ever reaches a caller.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+import httpx
+
+from ._convert import structure
+from ._errors import AISError, APIError, MalformedResponseError, error_for_status, parse_error_body
+from ._policies import parse_retry_after
+
+__all__ = ["decode_answer", "decode_body", "error_from_answer", "read_limited", "request_id"]
+
+T = TypeVar("T")
+
+_REQUEST_ID_HEADERS = ("x-request-id", "x-adobe-request-id", "request-id", "x-correlation-id")
+
+
+def request_id(headers: httpx.Headers) -> str | None:
+    """The first request-id header of an answer, shortened, or `None`."""
+    for name in _REQUEST_ID_HEADERS:
+        value: str | None = headers.get(name)
+        if value:
+            return value[:128]
+    return None
+
+
+def decode_body(response: httpx.Response) -> Any:
+    """The JSON body, or the (shortened) text when it is not JSON."""
+    content = response.content
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        return response.text[:2000]
+
+
+async def read_limited(response: httpx.Response, limit: int) -> bytes | None:
+    """Read a streamed body (decoded), or `None` as soon as it passes `limit` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_answer(response: httpx.Response, into: type[T], method: str, path: str) -> T:
+    """The answer's JSON body as an `into`, or `MalformedResponseError` (never a raw error)."""
+    try:
+        return structure(json.loads(response.content), into)
+    except AISError:
+        raise
+    except Exception as exc:  # json, cattrs and the hooks' own errors alike
+        # A bad value inside good JSON (a date string, say) raises ValueError too.
+        if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+            problem = f"is not JSON (expected {into.__name__})"
+        else:
+            problem = f"does not fit {into.__name__}"
+        raise MalformedResponseError(
+            f"the answer {problem} ({type(exc).__name__})",
+            status_code=response.status_code,
+            request_id=request_id(response.headers),
+            body=decode_body(response),
+            method=method,
+            path=path,
+            server_may_have_acted=True,
+        ) from exc
+
+
+def error_from_answer(
+    response: httpx.Response, method: str, path: str, now_epoch: float
+) -> APIError:
+    """The `APIError` subclass for an error answer, filled from any platform body shape."""
+    status = response.status_code
+    body = decode_body(response)
+    code, message, detail = parse_error_body(body)
+    cls = error_for_status(status)
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "error_code": code,
+        "detail": detail,
+        "request_id": request_id(response.headers),
+        "body": body,
+        "method": method,
+        "path": path,
+        "server_may_have_acted": status >= 500,
+    }
+    text = message or response.reason_phrase or f"HTTP {status}"
+    # Read on every error: a wait honours it on a 503 as much as on a 429.
+    kwargs["retry_after"] = parse_retry_after(response.headers.get("retry-after"), now_epoch)
+    return cls(text, **kwargs)

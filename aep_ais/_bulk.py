@@ -16,7 +16,7 @@ from ._models import AudienceSpec, IngestionRun, Operation
 from ._policies import PollPolicy
 from ._runs import run_and_wait
 from ._validation import check_run_window
-from ._waiting import IF_ACTIVE_MODES, IfActive, create_and_wait
+from ._waiting import IfActive, check_if_active, create_and_wait
 
 if TYPE_CHECKING:
     from ._client import AISClient
@@ -164,8 +164,7 @@ async def run_many(
     limit = _check_concurrency(concurrency)
     # One bad window would fail every item alike: refuse it once, before any request.
     check_run_window(data_filter_start_time, data_filter_end_time)
-    if if_active not in IF_ACTIVE_MODES:
-        raise ValidationError("if_active", "must be 'wait', 'attach' or 'raise'")
+    check_if_active(if_active)
 
     async def work(audience_id: str) -> IngestionRun:
         return await run_and_wait(

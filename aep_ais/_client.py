@@ -16,6 +16,7 @@ from ._auth import TokenProvider, check_secure_url
 from ._config import client_kwargs_from_env, client_kwargs_from_file
 from ._convert import run_list_query, to_epoch
 from ._errors import ValidationError
+from ._guard import RunGuard
 from ._models import (
     UNSET,
     AudienceSpec,
@@ -96,7 +97,7 @@ class AISClient:
         self.clock: Clock = clock or SystemClock()
         self.auth = auth
         self._operations_path = operations_path.rstrip("/")
-        self._run_guard = _waiting.RunGuard()
+        self._run_guard = RunGuard()
         self._transport = Transport(
             base_url=self.base_url,
             headers={

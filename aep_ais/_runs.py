@@ -26,13 +26,12 @@ from ._errors import (
     RunInProgressError,
     ServerError,
     UnprocessableEntityError,
-    ValidationError,
 )
 from ._guard import RunGuard
 from ._models import IngestionRun
 from ._policies import PollPolicy
 from ._validation import check_id, check_run_window
-from ._waiting import _TRANSIENT, IF_ACTIVE_MODES, IfActive, OnStatus, _run_outcome, _wait_run
+from ._waiting import _TRANSIENT, IfActive, OnStatus, _run_outcome, _wait_run, check_if_active
 
 if TYPE_CHECKING:
     from ._client import AISClient
@@ -126,8 +125,7 @@ async def run_and_wait(
     """
     check_id(audience_id, "audience_id")
     check_run_window(data_filter_start_time, data_filter_end_time)
-    if if_active not in IF_ACTIVE_MODES:
-        raise ValidationError("if_active", "must be 'wait', 'attach' or 'raise'")
+    check_if_active(if_active)
     guard: RunGuard = client._run_guard
     if if_active == "raise":
         busy = guard.busy(audience_id)

@@ -38,9 +38,9 @@ from ._errors import (
     RateLimitError,
     RunFailedError,
     ServerError,
+    ValidationError,
     WaitTimeoutError,
 )
-from ._guard import RunGuard
 from ._models import AudienceSpec, IngestionRun, Operation
 from ._policies import Clock, PollPolicy
 from ._validation import check_id
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 __all__ = [
     "IfActive",
     "OnStatus",
-    "RunGuard",
     "create_and_wait",
     "wait_for_operation",
     "wait_for_run",
@@ -67,6 +66,13 @@ OnStatus = Callable[[S], object]
 
 IfActive = Literal["wait", "attach", "raise"]
 IF_ACTIVE_MODES: frozenset[str] = frozenset({"wait", "attach", "raise"})
+
+
+def check_if_active(if_active: object) -> None:
+    """Refuse an `if_active` that is not one of the three modes."""
+    if if_active not in IF_ACTIVE_MODES:
+        raise ValidationError("if_active", "must be 'wait', 'attach' or 'raise'")
+
 
 # Errors after which a poll is simply tried again later (within the deadline).
 _TRANSIENT = (APIConnectionError, RateLimitError, ServerError)

@@ -216,11 +216,8 @@ async def create(ctx: Context) -> None:
         ctx.printer.result(op)
         ctx.note(f"follow it with: aep-ais status {op.operation_id} --wait")
         return
-    line = ctx.status_line(f"creating {spec.name!r}")
-    try:
+    with ctx.status_line(f"creating {spec.name!r}") as line:
         op = await ctx.client.create_and_wait(spec, poll=ctx.poll, on_status=line)
-    finally:
-        line.close()
     ctx.printer.result(op)
 
 
@@ -229,11 +226,8 @@ async def status(ctx: Context) -> None:
     if not ctx.ns.wait:
         ctx.printer.result(await ctx.client.get_operation(op_id))
         return
-    line = ctx.status_line(f"operation {op_id}")
-    try:
+    with ctx.status_line(f"operation {op_id}") as line:
         op = await ctx.client.wait_for_operation(op_id, poll=ctx.poll, on_status=line)
-    finally:
-        line.close()
     ctx.printer.result(op)
 
 
@@ -282,8 +276,7 @@ async def run(ctx: Context) -> None:
         ctx.printer.result(started)
         ctx.note(f"follow it with: aep-ais run-status {ns.audience_id} {started.run_id} --wait")
         return
-    line = ctx.status_line(f"run of audience {ns.audience_id}")
-    try:
+    with ctx.status_line(f"run of audience {ns.audience_id}") as line:
         finished = await ctx.client.run_and_wait(
             ns.audience_id,
             data_filter_start_time=ns.since,
@@ -292,8 +285,6 @@ async def run(ctx: Context) -> None:
             if_active=ns.if_active or "wait",
             on_status=line,
         )
-    finally:
-        line.close()
     ctx.printer.result(finished)
 
 
@@ -317,13 +308,10 @@ async def run_status(ctx: Context) -> None:
     if not ns.wait:
         ctx.printer.result(await ctx.client.get_run(ns.audience_id, ns.run_id))
         return
-    line = ctx.status_line(f"run {ns.run_id}")
-    try:
+    with ctx.status_line(f"run {ns.run_id}") as line:
         finished = await ctx.client.wait_for_run(
             ns.audience_id, ns.run_id, poll=ctx.poll, on_status=line
         )
-    finally:
-        line.close()
     ctx.printer.result(finished)
 
 

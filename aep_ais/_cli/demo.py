@@ -57,22 +57,16 @@ async def demo(stdout: TextIO, stderr: TextIO, clock: Clock, *, live: bool) -> N
     )
     async with emulated_client(clock, poll=DEMO_POLL) as ais:
         step(1, f"create the audience {DEMO_SPEC.name!r} and wait for it")
-        line = StatusLine(stderr, clock, "  creating", live=live)
-        try:
+        with StatusLine(stderr, clock, "  creating", live=live) as line:
             op = await ais.create_and_wait(DEMO_SPEC, on_status=line)
-        finally:
-            line.close()
         show(human(op))
         audience_id = op.audience_id
         assert audience_id is not None, "a successful operation names its audience"
 
         since = datetime.fromtimestamp(clock.time(), tz=UTC) - timedelta(days=7)
         step(2, f"ingest the files of the last 7 days (since {since:%Y-%m-%d}) and wait")
-        line = StatusLine(stderr, clock, "  ingesting", live=live)
-        try:
+        with StatusLine(stderr, clock, "  ingesting", live=live) as line:
             run = await ais.run_and_wait(audience_id, data_filter_start_time=since, on_status=line)
-        finally:
-            line.close()
         show(human(run))
 
         step(3, "list the audience's ingestion runs")

@@ -254,6 +254,12 @@ class StatusLine:
         self.stream.write("\r" + line + " " * pad)
         self._width = len(line)
 
+    def __enter__(self) -> StatusLine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """End the live line, so what follows starts on a fresh line."""
         if self.live and self._width:

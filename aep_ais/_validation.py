@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from datetime import datetime
 
 from ._convert import _MILLISECONDS_FROM, to_epoch
@@ -234,11 +233,6 @@ def check_run_window(start: object, end: object) -> None:
         bounds.append(check_epoch(value, name))
     if len(bounds) == 2 and bounds[1] < bounds[0]:
         raise ValidationError("data_filter_end_time", "must not be before data_filter_start_time")
-
-
-def check_strings(values: Iterable[object], where: str) -> None:
-    for i, v in enumerate(values):
-        _check_text(v, f"{where}[{i}]")
 
 
 def check_header_value(value: object, what: str) -> str:

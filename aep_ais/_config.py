@@ -170,20 +170,27 @@ def _client_kwargs(
 def _auth(
     settings: _Settings, source: str, named: Callable[[str], str]
 ) -> OAuthServerToServer | StaticToken:
+    credentials = _credentials(settings, source, named)
     try:
-        return _make_auth(settings, source, named)
+        if isinstance(credentials, str):
+            return StaticToken(credentials)
+        client_id, secret = credentials
+        return OAuthServerToServer(
+            client_id,
+            secret,
+            scopes=DEFAULT_SCOPES if settings.scopes is None else settings.scopes,
+            token_url=settings.token_url or IMS_TOKEN_URL,
+        )
     except ValidationError as exc:
-        if exc.field in ("token", "client_id", "client_secret", "scopes", "token_url"):
-            field = named("access_token" if exc.field == "token" else exc.field)
-            # The auth classes' own refusals do not say where the value came from.
-            problem = exc.problem if source in exc.problem else f"{exc.problem} (in {source})"
-            raise ValidationError(field, problem) from None
-        raise
+        # The auth classes say what is wrong with a value, not where it came from.
+        field = named("access_token" if exc.field == "token" else exc.field)
+        raise ValidationError(field, f"{exc.problem} (in {source})") from None
 
 
-def _make_auth(
+def _credentials(
     settings: _Settings, source: str, named: Callable[[str], str]
-) -> OAuthServerToServer | StaticToken:
+) -> str | tuple[str, str]:
+    """The access token, or the client id and secret, that `settings` hold, exactly one."""
     secret, token = settings.client_secret, settings.access_token
     if secret is not None and token is not None:
         raise ValidationError(
@@ -197,7 +204,7 @@ def _make_auth(
                     named(unused),
                     f"applies only to OAuth client credentials, but {source} gives an access token",
                 )
-        return StaticToken(token)
+        return token
     if secret is None:
         if settings.client_id is None:
             raise ValidationError(
@@ -207,9 +214,4 @@ def _make_auth(
         raise ValidationError(named("client_secret"), f"is required but not set in {source}")
     if settings.client_id is None:
         raise ValidationError(named("client_id"), f"is required with a client secret in {source}")
-    return OAuthServerToServer(
-        settings.client_id,
-        secret,
-        scopes=DEFAULT_SCOPES if settings.scopes is None else settings.scopes,
-        token_url=settings.token_url or IMS_TOKEN_URL,
-    )
+    return settings.client_id, secret

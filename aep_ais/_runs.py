@@ -19,6 +19,7 @@ import attrs
 from ._convert import to_epoch
 from ._errors import (
     APIConnectionError,
+    APIError,
     ConflictError,
     MalformedResponseError,
     ResponseTooLargeError,
@@ -62,7 +63,6 @@ async def _find_active_run(
 
 
 # Start failures after which the run may exist all the same.
-_MaybeStarted = APIConnectionError | ServerError | MalformedResponseError | ResponseTooLargeError
 _MAYBE_STARTED = (APIConnectionError, ServerError, MalformedResponseError, ResponseTooLargeError)
 
 # How far a run's `createdAt` (server clock) may precede the moment the client sent its
@@ -77,7 +77,7 @@ async def _find_own_run(
     window: tuple[datetime | int, datetime | int | None],
     sent_at: float,
     ignore: set[str],
-    lost: _MaybeStarted,
+    lost: APIError | APIConnectionError,
 ) -> IngestionRun:
     """The run a start created although its answer was lost, or `lost` raised again.
 

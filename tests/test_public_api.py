@@ -84,6 +84,7 @@ CONTRACT = [
     "OperationFailedError",
     "RunFailedError",
     "RunInProgressError",
+    "QuotaExceededError",
     "WaitTimeoutError",
 ]
 

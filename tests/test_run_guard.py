@@ -17,7 +17,7 @@ import respx
 import aep_ais
 from aep_ais._guard import RunGuard
 from aep_ais.testing import FakeClock
-from tests.conftest import API_KEY, BASE_URL, ORG_ID, TOKEN
+from tests.conftest import API_KEY, BASE_URL, ORG_ID, TOKEN, until
 from tests.fake_ais import FakeAIS
 
 AUD = "aud-1"
@@ -33,15 +33,6 @@ def server(clock: FakeClock) -> Iterator[FakeAIS]:
 @pytest.fixture
 def ais(server: FakeAIS, make_client: Callable[..., aep_ais.AISClient]) -> aep_ais.AISClient:
     return make_client()
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Let other tasks run until `condition()` holds (fails rather than spinning forever)."""
-    for _ in range(10_000):
-        if condition():
-            return
-        await anyio.lowlevel.checkpoint()
-    raise AssertionError("condition never held")
 
 
 def kinds(server: FakeAIS) -> list[str]:

@@ -86,6 +86,8 @@ CONTRACT = [
     "RunInProgressError",
     "QuotaExceededError",
     "WaitTimeoutError",
+    "to_dict",
+    "from_dict",
 ]
 
 

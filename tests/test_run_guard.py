@@ -378,9 +378,9 @@ async def test_cancelling_mid_poll_and_mid_queue_releases_the_guard(
         await until(lambda: len(server.requests(kind="run")) == 2)  # polling its run
         tg.start_soon(call, queued)
         await until(lambda: ais._run_guard.busy(AUD) is not None)
-        await until(lambda: ais._run_guard._slots[AUD].users == 2)
+        await until(lambda: getattr(ais._run_guard.busy(AUD), "users", 0) == 2)
         queued.cancel()
-        await until(lambda: ais._run_guard._slots[AUD].users == 1)
+        await until(lambda: getattr(ais._run_guard.busy(AUD), "users", 0) == 1)
         holder.cancel()
     assert holder.cancelled_caught and queued.cancelled_caught
     assert len(ais._run_guard) == 0

@@ -107,6 +107,18 @@ def test_the_readme_links_the_local_build_command() -> None:
     assert '-e ".[docs]"' in readme and "mkdocs serve" in readme
 
 
+def test_code_lines_fit_the_page() -> None:
+    # The theme shows about 80 columns of code; a longer line hides behind a scrollbar.
+    long = [
+        f"{page.relative_to(ROOT)}: {line.strip()[:60]}..."
+        for page in DOCS.rglob("*.md")
+        for block in re.findall(r"^```\w*\n(.*?)^```", page.read_text(), flags=re.S | re.M)
+        for line in block.splitlines()
+        if len(line) > 79
+    ]
+    assert not long, "code lines over 79 characters:\n" + "\n".join(long)
+
+
 # The command-line page ----------------------------------------------------------------
 
 CLI_PAGE = DOCS / "guides" / "cli.md"

@@ -210,12 +210,20 @@ class _Served:
             self.listening = True
 
 
-@pytest.mark.parametrize(("flags", "guardrails"), [([], True), (["--no-guardrails"], False)])
+@pytest.mark.parametrize(
+    ("flags", "guardrails", "strict"),
+    [
+        ([], True, False),
+        (["--no-guardrails"], False, False),
+        (["--strict-tokens"], True, True),
+    ],
+)
 def test_emulator_serves_on_the_port_it_bound_and_names_it(
     cli: Callable[..., Result],
     monkeypatch: pytest.MonkeyPatch,
     flags: list[str],
     guardrails: bool,
+    strict: bool,
 ) -> None:
     pytest.importorskip("uvicorn")
     import aep_ais.testing
@@ -231,11 +239,13 @@ def test_emulator_serves_on_the_port_it_bound_and_names_it(
         "operation_time": 1.0,
         "run_time": 0.5,
         "guardrails": guardrails,
+        "strict_tokens": strict,
     }
     lines = result.err.splitlines()
     assert lines[0] == (
         f"emulator on http://127.0.0.1:{served.port} (Ctrl-C to stop), daily run limits "
         + ("on (--no-guardrails lifts them)" if guardrails else "off")
+        + (", only tokens it issued are accepted" if strict else "")
     )
     assert f"  export AEP_BASE_URL=http://127.0.0.1:{served.port}" in lines
 

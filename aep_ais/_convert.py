@@ -338,10 +338,12 @@ def _make_converter() -> cattrs.Converter:
         if aliases:
 
             def structure_aliased(value: Any, t: type) -> Any:
-                if isinstance(value, dict):
-                    for wire, alias in aliases.items():
-                        if wire not in value and alias in value:
-                            value = {**value, wire: value[alias]}
+                if not isinstance(value, dict):
+                    # With every attribute optional, a string would read as an empty model.
+                    raise TypeError(f"expected an object for {cls.__name__}")
+                for wire, alias in aliases.items():
+                    if wire not in value and alias in value:
+                        value = {**value, wire: value[alias]}
                 return fn(value, t)
 
             return structure_aliased

@@ -146,6 +146,12 @@ def test_the_sources_own_encryption_wins_over_an_old_top_level_one() -> None:
     assert read.source_spec.encryption == aep_ais.Encryption(public_key_id="new")
 
 
+@pytest.mark.parametrize("value", ["k", [1], 3, None])
+def test_an_encryption_that_is_not_an_object_is_not_read_as_an_empty_one(value: Any) -> None:
+    with pytest.raises(TypeError):
+        structure({"path": "p", "encryption": value}, aep_ais.SourceSpec)
+
+
 def test_an_encryption_without_its_key_is_read_from_an_answer() -> None:
     source = structure({"path": "p", "encryption": {"signVerificationId": "s"}}, aep_ais.SourceSpec)
     assert source.encryption == aep_ais.Encryption(sign_verification_key_id="s")

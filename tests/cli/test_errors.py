@@ -231,6 +231,15 @@ _SOURCE = '"sourceSpec": {"path": "a.csv"}'
             _SHAPE + "sourceSpec: expected an object",
         ),
         (
+            '{"name": "x", "fields": [], "sourceSpec": {"params": {"path": "a", '
+            '"encryption": "k"}}}',
+            _SHAPE + "sourceSpec.params.encryption: expected an object, got a string",
+        ),
+        (
+            '{"name": "x", "fields": [], "sourceSpec": {"path": "a", "encryption": [1]}}',
+            _SHAPE + "sourceSpec.encryption: expected an object, got an array",
+        ),
+        (
             '{"name": "x", "fields": [], "sourceSpec": {"params": {"type": "file"}}}',
             _SHAPE + "sourceSpec: missing key 'path'",
         ),

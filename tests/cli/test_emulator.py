@@ -40,6 +40,19 @@ def test_emulator_flag_creates_and_waits_without_credentials(
     ]
 
 
+def test_each_emulator_invocation_hands_out_fresh_ids(
+    cli: Callable[..., Result], spec_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("AEP_ORG_ID", "AEP_ACCESS_TOKEN", "AEP_API_KEY"):
+        monkeypatch.delenv(var)
+    first = cli("--emulator", "create", str(spec_file), "--wait", "--json")
+    second = cli("--emulator", "create", str(spec_file), "--wait", "--json")
+    assert first.code == second.code == 0, first.err + second.err
+    # An id kept from one invocation never names another invocation's audience.
+    assert first.json["operationId"] != second.json["operationId"]
+    assert first.json["audienceId"] != second.json["audienceId"]
+
+
 def test_emulator_flag_keeps_no_state_between_invocations(cli: Callable[..., Result]) -> None:
     result = cli("--emulator", "run", AUDIENCE_ID, "--since", "2025-05-01", "--wait")
     assert result.code == 4

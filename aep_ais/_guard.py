@@ -42,6 +42,9 @@ class RunGuard:
 
     def __init__(self) -> None:
         self._slots: dict[str, _Slot] = {}
+        # The `createdBy` of runs this client started (from their start answers): a run
+        # that names someone else is known to be another caller's, never this client's.
+        self.created_by: str | None = None
 
     def __len__(self) -> int:
         return len(self._slots)

@@ -94,13 +94,15 @@ def _own_run(
     window: tuple[datetime | int, datetime | int | None],
     before: list[IngestionRun],
     ignore: set[str],
+    me: str | None,
 ) -> IngestionRun | None:
     """The run this call's start created, among `runs`, or `None`.
 
     It must be new since `before` (this call's look just before the start; no run listed
     there, nor one older than the newest listed there) and ask for the same data window
     (the start time, and the end time when one was given). Runs in `ignore` (seen to
-    their end by this call) are never it.
+    their end by this call) are never it, nor a run created by someone other than `me`
+    (the `createdBy` of this client's own runs, once known).
     """
     start, end = to_epoch(window[0]), None if window[1] is None else to_epoch(window[1])
     known = {r.run_id for r in before}
@@ -108,6 +110,8 @@ def _own_run(
 
     def fits(run: IngestionRun) -> bool:
         if run.run_id in known or run.run_id in ignore or _created(run) < floor:
+            return False
+        if me is not None and run.created_by is not None and run.created_by != me:
             return False
         if run.data_filter_start_time is None or to_epoch(run.data_filter_start_time) != start:
             return False
@@ -137,7 +141,8 @@ async def _find_own_run(
         runs = await _listing(client, audience_id)
     except AISError:
         raise lost  # noqa: B904 - the look's error stays as the context
-    run = _own_run(runs, window=window, before=before, ignore=ignore)
+    me = client._run_guard.created_by
+    run = _own_run(runs, window=window, before=before, ignore=ignore, me=me)
     if run is None:
         raise lost
     logger.debug("start of a run of %s lost its answer; found run %s", audience_id, run.run_id)
@@ -297,4 +302,6 @@ async def run_and_wait(
                 except AISError as lost:
                     mark_accepted(lost, audience_id=audience_id)
                     raise
+            else:
+                guard.created_by = run.created_by or guard.created_by
             return await own(run)

@@ -245,7 +245,13 @@ def build_report(
     )
 
     # In issue order; a refresh soon after a revoked token is the point, not a waste.
-    tokens = [(r.expires_at - token_lifetime, r.revoked) for r in emu.tokens.values()]
+    # This client's tokens only: a second process has its own credential and tokens.
+    api_key = client._transport._headers["x-api-key"]
+    tokens = [
+        (r.expires_at - token_lifetime, r.revoked)
+        for r in emu.tokens.values()
+        if r.client_id == api_key
+    ]
     elapsed = now - tokens[0][0] if tokens else 0.0
     return SoakReport(
         audiences=len(traces),
@@ -283,13 +289,13 @@ def build_report(
         run_results_not_on_server=unknown_results,
         guard_entries_left=len(client._run_guard),
         token_lifetime=token_lifetime,
-        tokens_issued=emu.tokens_issued,
+        tokens_issued=len(tokens),
         token_expiries=int(elapsed // token_lifetime) if token_lifetime else 0,
         early_refreshes=sum(
             b[0] - a[0] < token_lifetime / 2 and not a[1] for a, b in pairwise(tokens)
         ),
         revoked=run.revoked,
-        answers_401=sum(status == 401 for _, _, status in log),
+        answers_401=sum(status == 401 for _, _, status in log),  # both processes
         **_issue_9_counts(run, emu, ours, mine_of),
         traces=traces,
     )
@@ -302,14 +308,19 @@ def _issue_9_counts(
     traces = run.traces
     runs = emu.runs
     # Claims: which run each run_and_wait call (of either process) returned as its own.
-    claims: Counter[str] = Counter(tr.run.run_id for tr in traces if tr.sdk_run and tr.run)
     peer_ok = [r for r in run.peer if r.get("run_id")]
-    claims.update(str(r["run_id"]) for r in peer_ok)
-    adopted = sum(n - 1 for n in claims.values())
-    adopted += sum(
+    # Each claim beyond the run's own caller: a second claim within one process, or a
+    # claim of a run the other process started.
+    adopted = sum(
         1 for tr in traces if tr.sdk_run and tr.run and runs[tr.run.run_id].created_by != ours
     )
     adopted += sum(1 for r in peer_ok if runs[str(r["run_id"])].created_by == ours)
+    twice = Counter(
+        tr.run.run_id
+        for tr in traces
+        if tr.sdk_run and tr.run and runs[tr.run.run_id].created_by == ours
+    ) + Counter(str(r["run_id"]) for r in peer_ok if runs[str(r["run_id"])].created_by != ours)
+    adopted += sum(n - 1 for n in twice.values())
 
     def acted(tr: Trace) -> bool:
         if tr.run_call is None or tr.operation is None:

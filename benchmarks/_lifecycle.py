@@ -346,7 +346,8 @@ class _Soak:
         # endpoint then fails a few times in a row, while waits are polling.
         # Small steps, so that on virtual time the moment comes while the others poll.
         await _cancel_at(self.clock, self.clock.now() + delay, anyio.CancelScope())
-        tokens = list(self.emu.tokens)
+        # This process's newest token (a second process has tokens of its own).
+        tokens = [t for t, r in self.emu.tokens.items() if r.client_id == self.emu.client_id]
         if tokens:
             self.emu.faults.script(TOKEN_ROUTE, TOKEN_OUTAGE)
             self.token_outages += 1
@@ -481,7 +482,7 @@ async def soak(
     deadline: float = 600.0,
     revoke_after: float | None = None,
     prefix: str = "soak",
-    peer: Sequence[str] | None = None,
+    peer: tuple[Sequence[str], dict[str, Any]] | None = None,
 ) -> SoakRun:
     """Create then run `audiences` audiences through `client`; see the module docstring.
 
@@ -494,9 +495,10 @@ async def soak(
     that many seconds into the run phase, as if it had expired early, and the token
     endpoint then fails `TOKEN_OUTAGE` in a row while waits poll. Victims are cancelled
     through an anyio cancel scope, and under asyncio also by `task.cancel()` and
-    `asyncio.wait_for`; some instead wait with a short deadline, then resume. `peer` is a
-    command line (after the interpreter) of a second process that runs the same audiences
-    during the run phase and prints one JSON line per audience (`_soak_peer.py`).
+    `asyncio.wait_for`; some instead wait with a short deadline, then resume. `peer` is
+    `(command line after the interpreter, job)` of a second process that runs the same
+    audiences during the run phase (`_soak_peer.py`: the job and the audiences go to its
+    stdin, one JSON line per audience comes back).
     """
     rng = random.Random(seed)
     received: list[tuple[float, str, str]] = []
@@ -548,11 +550,16 @@ async def soak(
     return run
 
 
-async def _run_peer(run: SoakRun, peer: Sequence[str], driver: _Soak) -> None:
+async def _run_peer(
+    run: SoakRun, peer: tuple[Sequence[str], dict[str, Any]], driver: _Soak
+) -> None:
     """A second process: `run_and_wait` on the same audiences, same window, same emulator."""
     audiences = [driver._audience(tr) for tr in driver.traces if tr.operation is not None]
-    request = json.dumps({"audiences": audiences, "since": driver.since})
-    result = await anyio.run_process([sys.executable, *peer], input=request.encode(), check=False)
+    command, job = peer
+    request = json.dumps({**job, "audiences": audiences, "since": driver.since})
+    result = await anyio.run_process(
+        [sys.executable, *command], input=request.encode(), check=False
+    )
     for line in result.stdout.decode().splitlines():
         if line.startswith("{"):
             run.peer.append(json.loads(line))

@@ -192,3 +192,34 @@ async def test_a_refused_look_after_a_lost_start_keeps_the_starts_error(
     assert caught.value.server_may_have_acted is True
     assert isinstance(caught.value.__context__, aep_ais.PermissionDeniedError)
     assert caught.value.audience_id == AUDIENCE_ID  # type: ignore[attr-defined]
+
+
+async def test_a_run_another_caller_started_after_the_look_is_not_taken_for_ours(
+    api: respx.MockRouter, ais: aep_ais.AISClient, sample: Callable[[str], Any]
+) -> None:
+    # Found by the soak with two processes: our start fails before the server acts, the
+    # other process starts the same window meanwhile; its run names another creator.
+    mine = {**sample("run_started"), "createdBy": "me@techacct.adobe.com"}
+    theirs = {
+        **sample("run"),
+        "runId": "theirs-1",
+        "status": "PROCESSING",
+        "dataFilterStartTime": SINCE,
+        "createdAt": 1_800_000_000,
+        "createdBy": "other@techacct.adobe.com",
+    }
+    api.get(RUNS).mock(
+        side_effect=[
+            httpx.Response(200, json={"runs": []}),
+            httpx.Response(200, json={"runs": []}),
+            httpx.Response(200, json={"runs": [theirs]}),
+        ]
+    )
+    api.post(RUNS).mock(
+        side_effect=[httpx.Response(200, json=mine), httpx.Response(502, json={"message": "?"})]
+    )
+    api.get(f"{RUNS}/{RUN_ID}").respond(200, json=sample("run"))
+    first = await ais.run_and_wait(AUDIENCE_ID, data_filter_start_time=SINCE)
+    assert first.run_id == RUN_ID
+    with pytest.raises(aep_ais.BadGatewayError):
+        await ais.run_and_wait(AUDIENCE_ID, data_filter_start_time=SINCE)

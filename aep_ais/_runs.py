@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
@@ -37,6 +37,7 @@ from ._errors import (
     RunFailedError,
     RunInProgressError,
     ServerError,
+    TokenError,
     UnprocessableEntityError,
     ValidationError,
 )
@@ -44,7 +45,15 @@ from ._guard import RunGuard
 from ._models import IngestionRun
 from ._policies import PollPolicy
 from ._validation import check_id, check_run_window
-from ._waiting import IfActive, OnStatus, _run_outcome, _wait_run, check_if_active, mark_accepted
+from ._waiting import (
+    IfActive,
+    OnStatus,
+    _run_outcome,
+    _wait_run,
+    check_if_active,
+    is_transient,
+    mark_accepted,
+)
 
 if TYPE_CHECKING:
     from ._client import AISClient
@@ -52,6 +61,8 @@ if TYPE_CHECKING:
 __all__ = ["run_and_wait"]
 
 logger = logging.getLogger("aep_ais")
+
+T = TypeVar("T")
 
 
 def _plain(run_id: str) -> bool:
@@ -227,12 +238,32 @@ async def run_and_wait(
                 mark_accepted(exc, audience_id=audience_id, run_id=run.run_id)
                 raise
 
+        async def patiently(step: Callable[[], Awaitable[T]], *, token_only: bool = False) -> T:
+            # Before our start is sent nothing has acted: a look (or a start that got no
+            # token, so was never sent) that fails for a passing reason, a token endpoint
+            # outage included, is tried again with the poll policy's backoff, within its
+            # timeout.
+            deadline = None if policy.timeout is None else clock.now() + policy.timeout
+            tries = 0
+            while True:
+                try:
+                    return await step()
+                except AISError as exc:
+                    if not is_transient(exc) or (token_only and not isinstance(exc, TokenError)):
+                        raise
+                    pause = policy.delay(tries, clock.random())
+                    tries += 1
+                    if deadline is not None and clock.now() + pause >= deadline:
+                        raise
+                    logger.debug("run guard of %s: %s; trying again", audience_id, exc)
+                    await clock.sleep(pause)
+
         refusal: ConflictError | UnprocessableEntityError | None = None
         looks = 0  # looks again after a refusal, while the listing shows no run
         lag_deadline: float | None = None
         before: list[IngestionRun] = []  # the look just before our start
         while True:
-            runs = await _listing(client, audience_id)
+            runs = await patiently(lambda: _listing(client, audience_id))
             active = _newest_active(runs, ended)
             if active is not None:
                 if if_active == "raise":
@@ -281,10 +312,13 @@ async def run_and_wait(
                     continue
             before = runs
             try:
-                run = await client.start_run(
-                    audience_id,
-                    data_filter_start_time=data_filter_start_time,
-                    data_filter_end_time=data_filter_end_time,
+                run = await patiently(
+                    lambda: client.start_run(
+                        audience_id,
+                        data_filter_start_time=data_filter_start_time,
+                        data_filter_end_time=data_filter_end_time,
+                    ),
+                    token_only=True,
                 )
             except (ConflictError, UnprocessableEntityError) as exc:
                 # The refusal's status is not documented: look before deciding.

@@ -223,3 +223,30 @@ async def test_a_run_another_caller_started_after_the_look_is_not_taken_for_ours
     assert first.run_id == RUN_ID
     with pytest.raises(aep_ais.BadGatewayError):
         await ais.run_and_wait(AUDIENCE_ID, data_filter_start_time=SINCE)
+
+
+async def test_a_token_endpoint_outage_before_the_start_is_ridden_out(
+    api: respx.MockRouter,
+    ims: respx.Route,
+    oauth_client: aep_ais.AISClient,
+    sample: Callable[[str], Any],
+) -> None:
+    # Found by the soak: a 6-request IMS outage ended most run_and_wait calls that were
+    # about to look or start. Nothing was sent yet, so the guard looks again later.
+    ims.side_effect = [httpx.Response(503)] * 6 + [token()]
+    listed = api.get(RUNS).respond(200, json={"runs": []})
+    started = api.post(RUNS).respond(200, json=sample("run_started"))
+    api.get(f"{RUNS}/{RUN_ID}").respond(200, json=sample("run"))
+    run = await oauth_client.run_and_wait(AUDIENCE_ID, data_filter_start_time=SINCE)
+    assert run.run_id == RUN_ID
+    assert (listed.call_count, started.call_count) == (1, 1)
+
+
+async def test_a_refused_token_before_the_start_ends_the_call_at_once(
+    api: respx.MockRouter, ims: respx.Route, oauth_client: aep_ais.AISClient
+) -> None:
+    ims.respond(400, json={"error": "invalid_client"})
+    with pytest.raises(aep_ais.TokenError) as caught:
+        await oauth_client.run_and_wait(AUDIENCE_ID, data_filter_start_time=SINCE)
+    assert caught.value.server_may_have_acted is False
+    assert ims.call_count == 1

@@ -8,6 +8,15 @@ strict (OAuth against the emulator's token endpoint), and one is revoked mid-run
 creates are resent and failed run steps resolved by listing, as a careful user would.
 Then the emulator's own state is counted: see `_counts.SoakReport.checks`.
 
+For issue 9 the soak also: makes the token endpoint fail six times in a row right after
+the revocation, while waits poll; cancels waits with `task.cancel()` and
+`asyncio.wait_for` as well as anyio cancel scopes; gives some waits a short deadline and
+counts requests for their runs that reached the emulator after it; counts the entries
+left in the client's httpcore pool; and, over a socket, runs a second process
+(`_soak_peer.py`, its own credential) on the same audiences and data window. One line
+sums up what must be 0: duplicates, adopted runs, errors whose `server_may_have_acted`
+is false although the server acted, pool entries left, requests after a deadline.
+
 By default the client talks to the emulator over a real socket on 127.0.0.1, on real
 time; the emulator runs in this process (uvicorn on a background thread) so that its
 state can be read at the end. Slow answers outlast the client's timeout, so they become

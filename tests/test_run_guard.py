@@ -565,3 +565,29 @@ def test_the_guard_holds_under_trio() -> None:
     assert server.max_active[AUD] == 1
     assert server.refused == 0
     assert guard_size == 0
+
+
+def test_a_lagging_listing_and_a_run_that_ended_at_the_refusal_under_trio() -> None:
+    async def scenario(lag: bool) -> tuple[str, str, list[str]]:
+        clock = FakeClock(fixed_random=0.5)
+        with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
+            server = FakeAIS(router, clock)
+            if lag:
+                server.listing_lag = 5.0
+                other = server.seed_run(AUD, seconds=20.0)
+            else:
+                other = server.seed_run(AUD, seconds=2.0)
+                server.hidden_until_refused.add(other)
+                server.on_refusal = lambda: clock.advance(3.0)
+            async with aep_ais.AISClient(
+                org_id=ORG_ID, auth=aep_ais.StaticToken(TOKEN), api_key=API_KEY, clock=clock
+            ) as ais:
+                mode: Any = "attach" if lag else "wait"
+                run = await ais.run_and_wait(AUD, data_filter_start_time=SINCE, if_active=mode)
+            return other, run.run_id, kinds(server)
+
+    other, attached, _ = anyio.run(scenario, True, backend="trio")
+    assert attached == other
+    other, ours, order = anyio.run(scenario, False, backend="trio")
+    assert ours != other
+    assert order[:4] == ["list", "start", "list", "start"]

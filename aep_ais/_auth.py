@@ -87,10 +87,15 @@ class FormResponse:
 
 @frozen
 class AuthContext:
-    """What the transport lends a token provider: its clock and a form poster."""
+    """What the transport lends a token provider: its clock and a form poster.
+
+    `deadline` (a `clock.now()` reading, or `None`) is the end of the wait the token is
+    for: a provider sends nothing, and starts no backoff, that would end after it.
+    """
 
     clock: Clock
     post_form: Callable[[str, Mapping[str, str]], Awaitable[FormResponse]]
+    deadline: float | None = None
 
 
 @runtime_checkable
@@ -273,6 +278,7 @@ class OAuthServerToServer:
             self._refresh_at = -math.inf
 
     async def _fetch(self, ctx: AuthContext) -> str:
+        deadline = ctx.deadline
         for delay in (*_TOKEN_RETRY_DELAYS, None):
             try:
                 return await self._fetch_once(ctx)
@@ -280,6 +286,8 @@ class OAuthServerToServer:
                 transient = exc.status_code is None or exc.status_code in _TRANSIENT_STATUSES
                 if delay is None or not transient:
                     raise
+                if deadline is not None and ctx.clock.now() + delay >= deadline:
+                    raise  # the retry would come after the wait's deadline
                 what = "no answer" if exc.status_code is None else f"HTTP {exc.status_code}"
                 logger.debug("token request failed (%s); retrying in %g s", what, delay)
                 await ctx.clock.sleep(delay)

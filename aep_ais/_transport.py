@@ -7,12 +7,15 @@ error mapping and decoding into a model.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import functools
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+import anyio
 import attrs
 import httpx
 
@@ -63,6 +66,55 @@ def _past(deadline: float | None, clock: Clock) -> bool:
     return deadline is not None and clock.now() >= deadline
 
 
+def _under_asyncio() -> bool:
+    try:
+        asyncio.current_task()
+    except RuntimeError:  # no asyncio loop runs this thread: trio
+        return False
+    return True
+
+
+async def _contained(work: Callable[[], Awaitable[T]]) -> T:
+    """`await work()`, where a native asyncio cancellation cannot cut a release short.
+
+    Works around httpcore 1.0.x (seen with 1.0.9) leaking pool entries on a native
+    `Task.cancel()` (`asyncio.wait_for` too): it releases a connection under an anyio shield
+    (`AsyncShieldCancellation`), which a native cancel goes through, so the release stops
+    halfway and the pool keeps the request and its connection as active for good. See
+    encode/httpx#1461, encode/httpcore#658 and encode/httpcore#1093 (the open report; its
+    fix, encode/httpcore#1099, was not released). Here `work` runs in a child task of an
+    anyio task group: a native cancel of the caller becomes a cancel of the group's scope,
+    which the shield does hold back, and the caller gets its `CancelledError` once the
+    release has finished. Remove this (and keep the test) once an httpcore release passes
+    `tests/test_transport_cancel.py` without it. trio has no native cancel: run inline.
+    """
+    if not _under_asyncio():
+        return await work()
+    outcome: list[Any] = []
+
+    async def child() -> None:
+        try:
+            outcome.append((True, await work()))
+        except Exception as exc:  # noqa: BLE001 - re-raised below; cancellation is not caught
+            outcome.append((False, exc))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(child)
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+def _total_bound(timeout: httpx.Timeout) -> float | None:
+    """The longest one request may take in all: the largest of its timeouts.
+
+    httpx times each read, so a server that trickles bytes would hold a request forever.
+    """
+    values = [v for v in (timeout.connect, timeout.read, timeout.write, timeout.pool) if v]
+    return max(values) if values else None
+
+
 class Transport:
     """Sends requests to the AIS base URL and turns answers into models or errors."""
 
@@ -86,6 +138,7 @@ class Transport:
         self.clock = clock
         self._auth = auth
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._bound = _total_bound(self._timeout)
         # Normalised once: each request copies this instead of re-checking every header.
         self._headers = httpx.Headers(
             {
@@ -119,6 +172,7 @@ class Transport:
             twin._timeout = (
                 timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
             )
+            twin._bound = _total_bound(twin._timeout)
         return twin
 
     async def request(
@@ -179,6 +233,42 @@ class Transport:
         *,
         gone_is_done: bool = False,
     ) -> httpx.Response:
+        if deadline is None:
+            return await self._send_loop(
+                method, path, body, params, creates, None, gone_is_done, self._auth_ctx
+            )
+        # A hard bound: the token fetch (and its retries), every attempt and every backoff
+        # run inside it. The clock's seconds are taken as real ones here: a fake clock does
+        # not move during I/O, so under one a request simply gets that many real seconds.
+        left = deadline - self.clock.now()
+        if left > 0:
+            ctx = AuthContext(
+                clock=self.clock,
+                post_form=functools.partial(self._post_form, deadline=deadline),
+                deadline=deadline,
+            )
+            with anyio.move_on_after(left):
+                return await self._send_loop(
+                    method, path, body, params, creates, deadline, gone_is_done, ctx
+                )
+        raise APITimeoutError(
+            "no answer before the deadline",
+            method=method,
+            path=path,
+            server_may_have_acted=left > 0,
+        )
+
+    async def _send_loop(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        creates: bool,
+        deadline: float | None,
+        gone_is_done: bool,
+        auth_ctx: AuthContext,
+    ) -> httpx.Response:
         idempotent = method in IDEMPOTENT_METHODS and not creates
         content = None
         headers = self._headers.copy()
@@ -194,7 +284,7 @@ class Transport:
             refused: tuple[int, APIError] | None = None  # (hash of the refused header, its 401)
             while True:
                 attempt += 1
-                token = await self._auth.get_token(self._auth_ctx)
+                token = await self._auth.get_token(auth_ctx)
                 headers["Authorization"] = f"Bearer {token}"
                 del token  # kept in `headers` only, scrubbed below if an exception leaves
                 if refused is not None and hash(headers["Authorization"]) == refused[0]:
@@ -280,29 +370,37 @@ class Transport:
         deadline: float | None,
     ) -> httpx.Response:
         timeout = self._timeout
+        bound = self._bound
         if deadline is not None:
             left = max(0.001, deadline - self.clock.now())
+            bound = left if bound is None else min(bound, left)
             if timeout.read is None or timeout.read > left:
                 timeout = httpx.Timeout(left)
+        request = self._http.build_request(
+            method, url, content=content, headers=headers, params=params, timeout=timeout
+        )
+
+        async def exchange() -> tuple[httpx.Response, bytes | None]:
+            # One bound on the whole exchange, sent, read and closed (see `_total_bound`).
+            with anyio.fail_after(bound):
+                # Streamed, so an oversized body is refused without being held in memory.
+                response = await self._http.send(request, stream=True)
+                try:
+                    return response, await read_limited(response, self.max_response_bytes)
+                except httpx.DecodingError as exc:
+                    raise MalformedResponseError(
+                        f"the answer's body cannot be decoded ({type(exc).__name__})",
+                        status_code=response.status_code,
+                        request_id=request_id(response.headers),
+                        method=method,
+                        path=path,
+                        server_may_have_acted=True,
+                    ) from exc
+                finally:
+                    await response.aclose()
+
         try:
-            request = self._http.build_request(
-                method, url, content=content, headers=headers, params=params, timeout=timeout
-            )
-            # Streamed, so an oversized body is refused without being held in memory.
-            response = await self._http.send(request, stream=True)
-            try:
-                body = await read_limited(response, self.max_response_bytes)
-            except httpx.DecodingError as exc:
-                raise MalformedResponseError(
-                    f"the answer's body cannot be decoded ({type(exc).__name__})",
-                    status_code=response.status_code,
-                    request_id=request_id(response.headers),
-                    method=method,
-                    path=path,
-                    server_may_have_acted=True,
-                ) from exc
-            finally:
-                await response.aclose()
+            response, body = await _contained(exchange)
             if body is None:
                 status = response.status_code
                 raise ResponseTooLargeError(
@@ -327,7 +425,7 @@ class Transport:
                     server_may_have_acted=False,
                 )
             ) from exc
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise _NoAnswer(
                 APITimeoutError(
                     f"no answer in time ({type(exc).__name__})",
@@ -346,25 +444,41 @@ class Transport:
                 )
             ) from exc
 
-    async def _post_form(self, url: str, form: Mapping[str, str]) -> FormResponse:
+    async def _post_form(
+        self, url: str, form: Mapping[str, str], *, deadline: float | None = None
+    ) -> FormResponse:
         """Post a form (for token providers); raises `APIConnectionError` on no answer.
 
         The form may hold a secret: the URL must be https (or loopback), redirects are
-        never followed, and nothing of the form is logged.
+        never followed, and nothing of the form is logged. The whole exchange is bounded
+        (by the client's timeout, 30 s when it sets none, and by `deadline`); nothing is
+        sent once `deadline` (a `clock.now()` reading) has passed.
         """
         check_secure_url(url, "token_url")
+        bound = self._bound or 30.0
+        if deadline is not None:
+            left = deadline - self.clock.now()
+            if left <= 0:
+                del form
+                raise APITimeoutError("the deadline passed before the token request was sent")
+            bound = min(bound, left)
         failure: APIConnectionError | None = None
         try:
             request = self._http.build_request("POST", url, data=dict(form), timeout=self._timeout)
         finally:
             del form
+
+        async def exchange(request: httpx.Request) -> tuple[httpx.Response, bytes | None]:
+            with anyio.fail_after(bound):
+                response = await self._http.send(request, stream=True, follow_redirects=False)
+                try:
+                    return response, await read_limited(response, self.max_response_bytes)
+                finally:
+                    await response.aclose()
+
         try:
-            response = await self._http.send(request, stream=True, follow_redirects=False)
-            try:
-                body = await read_limited(response, self.max_response_bytes)
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException as exc:
+            response, body = await _contained(functools.partial(exchange, request))
+        except (httpx.TimeoutException, TimeoutError) as exc:
             failure = APITimeoutError(f"no answer in time ({type(exc).__name__})")
         except httpx.HTTPError as exc:
             failure = APIConnectionError(f"connection failed ({type(exc).__name__})")

@@ -7,6 +7,7 @@ The transport sends; this module turns what came back into a model or into the r
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, TypeVar
 
 import httpx
@@ -42,8 +43,14 @@ def decode_body(response: httpx.Response) -> Any:
         return response.text[:2000]
 
 
-async def read_limited(response: httpx.Response, limit: int) -> bytes | None:
-    """Read a streamed body (decoded), or `None` as soon as it passes `limit` bytes."""
+async def read_limited(
+    response: httpx.Response, limit: int, give_up_at: float | None = None
+) -> bytes | None:
+    """Read a streamed body (decoded), or `None` as soon as it passes `limit` bytes.
+
+    Past `give_up_at` (a `time.monotonic()` reading) it raises `TimeoutError`: a server
+    that trickles its answer cannot hold the read beyond it (by more than one read's wait).
+    """
     declared = response.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         return None
@@ -53,6 +60,8 @@ async def read_limited(response: httpx.Response, limit: int) -> bytes | None:
         size += len(chunk)
         if size > limit:
             return None
+        if give_up_at is not None and time.monotonic() > give_up_at:
+            raise TimeoutError
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -12,6 +12,7 @@ import copy
 import functools
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -74,43 +75,64 @@ def _under_asyncio() -> bool:
     return True
 
 
-async def _contained(work: Callable[[], Awaitable[T]]) -> T:
-    """`await work()`, where a native asyncio cancellation cannot cut a release short.
+async def _contained(work: Callable[[], Awaitable[T]], bound: float | None) -> T:
+    """`await work()` within `bound` seconds (`TimeoutError` past it), shielded from a
+    native asyncio cancellation cutting a connection's release short.
 
     Works around httpcore 1.0.x (seen with 1.0.9) leaking pool entries on a native
     `Task.cancel()` (`asyncio.wait_for` too): it releases a connection under an anyio shield
     (`AsyncShieldCancellation`), which a native cancel goes through, so the release stops
     halfway and the pool keeps the request and its connection as active for good. See
-    encode/httpx#1461, encode/httpcore#658 and encode/httpcore#1093 (the open report; its
-    fix, encode/httpcore#1099, was not released). Here `work` runs in a child task of an
-    anyio task group: a native cancel of the caller becomes a cancel of the group's scope,
-    which the shield does hold back, and the caller gets its `CancelledError` once the
-    release has finished. Remove this (and keep the test) once an httpcore release passes
+    encode/httpx#1461, encode/httpcore#658 and encode/httpcore#1093 (open; its fix,
+    encode/httpcore#1099, is unreleased). Here `work` runs in a task of its own, inside a
+    cancel scope: a cancel of the caller becomes a cancel of that scope, which the shield
+    does hold back, and the caller gets its `CancelledError` once `work` has finished.
+    Remove this (keep the test) once an httpcore release passes
     `tests/test_transport_cancel.py` without it. trio has no native cancel: run inline.
     """
     if not _under_asyncio():
-        return await work()
-    outcome: list[Any] = []
+        if bound is None:
+            return await work()
+        with anyio.fail_after(bound):
+            return await work()
+    scope = anyio.CancelScope()
 
-    async def child() -> None:
-        try:
-            outcome.append((True, await work()))
-        except Exception as exc:  # noqa: BLE001 - re-raised below; cancellation is not caught
-            outcome.append((False, exc))
+    async def child() -> T:
+        with scope:
+            if bound is not None:
+                scope.deadline = anyio.current_time() + bound
+            return await work()
+        raise TimeoutError  # the bound's cancel (a caller's cancel is raised below instead)
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(child)
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value  # type: ignore[no-any-return]
+    task = asyncio.ensure_future(child())
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        scope.cancel()
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                continue  # cancelled again (or an anyio scope re-delivering): keep waiting
+            except Exception:  # noqa: BLE001 - the caller's cancel wins; seen below
+                break
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not warn of a lost exception
+        raise
+
+
+def _pools_with_httpcore(client: httpx.AsyncClient) -> bool:
+    """Whether `client` sends through httpcore's connection pool (httpx's own transport).
+
+    Only there is `_contained` needed; an in-process transport (an emulator, a mock) has
+    no pool to leak, and skipping the extra task keeps its calls as cheap as before.
+    """
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
+    return any(isinstance(t, httpx.AsyncHTTPTransport) for t in transports)
 
 
 def _total_bound(timeout: httpx.Timeout) -> float | None:
-    """The longest one request may take in all: the largest of its timeouts.
-
-    httpx times each read, so a server that trickles bytes would hold a request forever.
-    """
+    """The longest one request may take in all: the largest of its timeouts."""
     values = [v for v in (timeout.connect, timeout.read, timeout.write, timeout.pool) if v]
     return max(values) if values else None
 
@@ -152,6 +174,7 @@ class Transport:
             transport=transport, timeout=self._timeout, follow_redirects=False
         )
         self._auth_ctx = AuthContext(clock=clock, post_form=self._post_form)
+        self._contain = _pools_with_httpcore(self._http)
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -370,37 +393,40 @@ class Transport:
         deadline: float | None,
     ) -> httpx.Response:
         timeout = self._timeout
-        bound = self._bound
         if deadline is not None:
+            # `_send` bounds the whole call by the deadline; this is for each read.
             left = max(0.001, deadline - self.clock.now())
-            bound = left if bound is None else min(bound, left)
             if timeout.read is None or timeout.read > left:
                 timeout = httpx.Timeout(left)
+        # httpx times each read: a server that trickles bytes would hold a request forever.
+        give_up_at = None if self._bound is None else time.monotonic() + self._bound
         request = self._http.build_request(
             method, url, content=content, headers=headers, params=params, timeout=timeout
         )
 
         async def exchange() -> tuple[httpx.Response, bytes | None]:
-            # One bound on the whole exchange, sent, read and closed (see `_total_bound`).
-            with anyio.fail_after(bound):
-                # Streamed, so an oversized body is refused without being held in memory.
-                response = await self._http.send(request, stream=True)
-                try:
-                    return response, await read_limited(response, self.max_response_bytes)
-                except httpx.DecodingError as exc:
-                    raise MalformedResponseError(
-                        f"the answer's body cannot be decoded ({type(exc).__name__})",
-                        status_code=response.status_code,
-                        request_id=request_id(response.headers),
-                        method=method,
-                        path=path,
-                        server_may_have_acted=True,
-                    ) from exc
-                finally:
-                    await response.aclose()
+            # Streamed, so an oversized body is refused without being held in memory.
+            response = await self._http.send(request, stream=True)
+            try:
+                body = await read_limited(response, self.max_response_bytes, give_up_at)
+                return response, body
+            except httpx.DecodingError as exc:
+                raise MalformedResponseError(
+                    f"the answer's body cannot be decoded ({type(exc).__name__})",
+                    status_code=response.status_code,
+                    request_id=request_id(response.headers),
+                    method=method,
+                    path=path,
+                    server_may_have_acted=True,
+                ) from exc
+            finally:
+                await response.aclose()
 
         try:
-            response, body = await _contained(exchange)
+            if self._contain:
+                response, body = await _contained(exchange, None)  # sent, read and closed
+            else:
+                response, body = await exchange()
             if body is None:
                 status = response.status_code
                 raise ResponseTooLargeError(
@@ -469,15 +495,14 @@ class Transport:
             del form
 
         async def exchange(request: httpx.Request) -> tuple[httpx.Response, bytes | None]:
-            with anyio.fail_after(bound):
-                response = await self._http.send(request, stream=True, follow_redirects=False)
-                try:
-                    return response, await read_limited(response, self.max_response_bytes)
-                finally:
-                    await response.aclose()
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+            try:
+                return response, await read_limited(response, self.max_response_bytes)
+            finally:
+                await response.aclose()
 
         try:
-            response, body = await _contained(functools.partial(exchange, request))
+            response, body = await _contained(functools.partial(exchange, request), bound)
         except (httpx.TimeoutException, TimeoutError) as exc:
             failure = APITimeoutError(f"no answer in time ({type(exc).__name__})")
         except httpx.HTTPError as exc:

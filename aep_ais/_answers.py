@@ -32,15 +32,35 @@ def request_id(headers: httpx.Headers) -> str | None:
     return None
 
 
+def _sent_token(response: httpx.Response) -> bytes | None:
+    """The bearer token the answered request carried, if any."""
+    try:
+        sent = response.request.headers.get("authorization")
+    except RuntimeError:  # a response built by hand has no request
+        return None
+    if not sent:
+        return None
+    token = sent.partition(" ")[2].strip() if " " in sent else sent
+    return token.encode("latin-1") if token else None
+
+
 def decode_body(response: httpx.Response) -> Any:
-    """The JSON body, or the (shortened) text when it is not JSON."""
+    """The JSON body, or the (shortened) text when it is not JSON.
+
+    A server or proxy that echoes the request's Authorization header would put the bearer
+    token in an error's text: every whole occurrence of it becomes `***` before anything
+    is decoded or shortened (so no fragment of it can survive a cut either).
+    """
     content = response.content
     if not content:
         return None
+    token = _sent_token(response)
+    if token is not None and token in content:
+        content = content.replace(token, b"***")
     try:
         return json.loads(content)
     except (ValueError, RecursionError):
-        return response.text[:2000]
+        return content.decode(response.encoding or "utf-8", errors="replace")[:2000]
 
 
 async def read_limited(

@@ -47,9 +47,12 @@ _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def is_loopback_host(host: str) -> bool:
-    """Whether `host` names this machine (`localhost`, `127.0.0.0/8`, `::1`)."""
+    """Whether `host` names this machine: `localhost` itself or a literal loopback address.
+
+    Not `*.localhost`: resolvers outside the machine may answer for such names.
+    """
     host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

@@ -121,6 +121,27 @@ async def _contained(work: Callable[[], Awaitable[T]], bound: float | None) -> T
         raise
 
 
+def _scrub_requests(exc: BaseException) -> None:
+    """Blank the Authorization header of every httpx request an error chain reaches.
+
+    An httpx error (the `__cause__` of an `APIConnectionError`, say) holds the request it
+    was sending, bearer token included; the request is spent, so its header can go.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        request = getattr(current, "_request", None)  # httpx.RequestError's, unset or not
+        if isinstance(request, httpx.Request) and "authorization" in request.headers:
+            request.headers["Authorization"] = "***"
+        todo += (current.__cause__, current.__context__)
+        if isinstance(current, BaseExceptionGroup):
+            todo += current.exceptions
+
+
 def _pools_with_httpcore(client: httpx.AsyncClient) -> bool:
     """Whether `client` sends through httpcore's connection pool (httpx's own transport).
 
@@ -376,10 +397,11 @@ class Transport:
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("%s %s: retrying in %.2fs after %s", method, path, delay, error)
                 await self.clock.sleep(delay)
-        except BaseException:
+        except BaseException as exc:
             # A traceback keeps the frames' locals alive: leave no bearer token in them.
             # (Only here: on success the frame simply ends, and the pop costs ~7 us.)
             headers.pop("Authorization", None)
+            _scrub_requests(exc)
             raise
 
     async def _attempt(

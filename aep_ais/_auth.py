@@ -121,6 +121,9 @@ def _check_token_text(value: object, what: str) -> str:
     # These values end up in HTTP headers or forms: no line breaks or spaces inside.
     if any(ch.isspace() or ch == "\0" for ch in value):
         raise ValidationError(what, "must not contain spaces or line breaks")
+    # A header carries ASCII only: anything else would fail every request, not this call.
+    if not all("!" <= ch <= "~" for ch in value):
+        raise ValidationError(what, "must be printable ASCII")
     return value
 
 

@@ -12,11 +12,13 @@ import copy
 import functools
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 import attrs
 import httpx
 
@@ -30,6 +32,7 @@ from ._errors import (
     APITimeoutError,
     MalformedResponseError,
     ResponseTooLargeError,
+    ValidationError,
 )
 from ._policies import Clock, RetryPolicy, parse_retry_after
 from ._version import __version__
@@ -196,6 +199,9 @@ class Transport:
         )
         self._auth_ctx = AuthContext(clock=clock, post_form=self._post_form)
         self._contain = _pools_with_httpcore(self._http)
+        self._virtual = bool(getattr(clock, "virtual", False))
+        # The event loop the pool's connections belong to (shared with the views).
+        self._loop: list[object] = []
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -277,13 +283,27 @@ class Transport:
         *,
         gone_is_done: bool = False,
     ) -> httpx.Response:
+        if self._http.is_closed:
+            raise ValidationError(
+                "client", "is closed (aclose() was called): make a new client to send more"
+            )
+        if self._contain:
+            # Pooled connections belong to one event loop; another loop would hang or crash.
+            loop = anyio.lowlevel.current_token()
+            if not self._loop:
+                self._loop.append(loop)
+            elif self._loop[0] != loop:
+                raise ValidationError(
+                    "client", "is used from a second event loop: make one client per loop"
+                )
         if deadline is None:
             return await self._send_loop(
                 method, path, body, params, creates, None, gone_is_done, self._auth_ctx
             )
         # A hard bound: the token fetch (and its retries), every attempt and every backoff
-        # run inside it. The clock's seconds are taken as real ones here: a fake clock does
-        # not move during I/O, so under one a request simply gets that many real seconds.
+        # run inside it. The clock's seconds are real ones, unless the clock says it is
+        # `virtual` (a FakeClock): its time stands still during I/O, so no request can
+        # outlast its deadline and a real timer would only cut answers short at random.
         left = deadline - self.clock.now()
         if left > 0:
             ctx = AuthContext(
@@ -291,7 +311,7 @@ class Transport:
                 post_form=functools.partial(self._post_form, deadline=deadline),
                 deadline=deadline,
             )
-            with anyio.move_on_after(left):
+            with anyio.move_on_after(math.inf if self._virtual else left):
                 return await self._send_loop(
                     method, path, body, params, creates, deadline, gone_is_done, ctx
                 )
@@ -509,7 +529,8 @@ class Transport:
             if left <= 0:
                 del form
                 raise APITimeoutError("the deadline passed before the token request was sent")
-            bound = min(bound, left)
+            if not self._virtual:
+                bound = min(bound, left)
         failure: APIConnectionError | None = None
         try:
             request = self._http.build_request("POST", url, data=dict(form), timeout=self._timeout)
@@ -524,7 +545,11 @@ class Transport:
                 await response.aclose()
 
         try:
-            response, body = await _contained(functools.partial(exchange, request), bound)
+            if self._contain:
+                response, body = await _contained(functools.partial(exchange, request), bound)
+            else:
+                with anyio.fail_after(bound):
+                    response, body = await exchange(request)
         except (httpx.TimeoutException, TimeoutError) as exc:
             failure = APITimeoutError(f"no answer in time ({type(exc).__name__})")
         except httpx.HTTPError as exc:

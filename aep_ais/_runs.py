@@ -11,6 +11,10 @@ The listing is the plain, documented `GET .../runs`: no `limit`, `sortBy` or `pr
 Its documented order is newest first, but every run it returns is looked at, in case a
 server ignores the order.
 
+`ensure_run` is the start half (the look, `if_active`, the start, the recovery), and
+returns as soon as the run exists; `run_and_wait` is `ensure_run` and then the wait for
+the run, both under the one hold of the audience's lock.
+
 A run is taken for this call's own start only if it is new since this call's own look
 just before the start (and asks for the same data window): an earlier run, finished or
 not, is never adopted, however close in time or window.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -41,24 +46,27 @@ from ._errors import (
     UnprocessableEntityError,
     ValidationError,
 )
-from ._guard import RunGuard
+from ._guard import RunGuard, _Slot
 from ._models import IngestionRun
 from ._policies import PollPolicy
-from ._validation import check_id, check_run_window
+from ._validation import check_aware, check_id, check_run_window
 from ._waiting import (
     IfActive,
     OnStatus,
+    _notify,
     _run_outcome,
     _wait_run,
     check_if_active,
+    ends_at,
     is_transient,
     mark_accepted,
+    monotonic,
 )
 
 if TYPE_CHECKING:
     from ._client import AISClient
 
-__all__ = ["run_and_wait"]
+__all__ = ["ensure_run", "run_and_wait"]
 
 logger = logging.getLogger("aep_ais")
 
@@ -133,6 +141,36 @@ def _own_run(
     return _newest(r for r in runs if fits(r))
 
 
+def _reusable(
+    runs: list[IngestionRun],
+    *,
+    window: tuple[datetime | int, datetime | int | None],
+    since: datetime,
+) -> IngestionRun | None:
+    """The newest run `reuse_since` lets a call take instead of starting one, or `None`.
+
+    A run matches if it was created at or after `since` (to the second) and asks for the
+    same data window (the same start time, and the same end time when the call gives
+    one), whoever started it and whether it is active or has ended. A run whose
+    `createdAt` is unknown never matches.
+    """
+    start, end = to_epoch(window[0]), None if window[1] is None else to_epoch(window[1])
+    # The API stamps `createdAt` in whole seconds: a run created in the second `since`
+    # falls in is "at or after" it.
+    floor = math.floor(since.timestamp())
+
+    def fits(run: IngestionRun) -> bool:
+        if run.created_at is None or run.created_at.timestamp() < floor:
+            return False
+        if run.data_filter_start_time is None or to_epoch(run.data_filter_start_time) != start:
+            return False
+        return end is None or (
+            run.data_filter_end_time is not None and to_epoch(run.data_filter_end_time) == end
+        )
+
+    return _newest(r for r in runs if fits(r))
+
+
 async def _find_own_run(
     client: AISClient,
     audience_id: str,
@@ -160,6 +198,242 @@ async def _find_own_run(
     return attrs.evolve(run, audience_id=run.audience_id or audience_id)
 
 
+@attrs.define(kw_only=True)
+class _Call:
+    """One `ensure_run` or `run_and_wait`: its arguments and what it has seen so far."""
+
+    client: AISClient
+    audience_id: str
+    window: tuple[datetime | int, datetime | int | None]
+    if_active: IfActive
+    reuse_since: datetime | None
+    deadline: datetime | None
+    poll: PollPolicy | None
+    on_status: OnStatus[IngestionRun] | None
+    ended: set[str] = attrs.Factory(set)
+
+    @property
+    def policy(self) -> PollPolicy:
+        return self.poll or self.client.poll
+
+    def until(self) -> float | None:
+        """The call's `deadline` on the client's monotonic clock."""
+        return monotonic(self.client.clock, self.deadline)
+
+
+def _check(
+    audience_id: str,
+    data_filter_start_time: datetime | int,
+    data_filter_end_time: datetime | int | None,
+    if_active: object,
+    reuse_since: object,
+    deadline: object,
+) -> None:
+    check_id(audience_id, "audience_id")
+    check_run_window(data_filter_start_time, data_filter_end_time)
+    check_if_active(if_active)
+    check_aware(reuse_since, "reuse_since")
+    check_aware(deadline, "deadline")
+
+
+def _refuse_if_busy(guard: RunGuard, audience_id: str, if_active: IfActive) -> None:
+    if if_active == "raise":
+        busy = guard.busy(audience_id)
+        if busy is not None:
+            raise RunInProgressError(
+                audience_id, busy.run_id, detail="another call of this client has it"
+            )
+
+
+def _record(call: _Call, slot: _Slot, final: IngestionRun) -> None:
+    call.ended.add(final.run_id)
+    slot.finished += 1
+    slot.outcome = final
+
+
+async def _wait_out(
+    call: _Call, slot: _Slot, run: IngestionRun, *, immediate: bool
+) -> IngestionRun:
+    slot.run_id = run.run_id
+    try:
+        final = await _wait_run(
+            call.client,
+            call.audience_id,
+            run.run_id,
+            poll=call.poll,
+            on_status=call.on_status,
+            immediate=immediate,
+            deadline=call.deadline,
+        )
+    except RunFailedError as exc:
+        _record(call, slot, exc.run)
+        raise
+    finally:
+        slot.run_id = None
+    _record(call, slot, final)
+    return final
+
+
+async def _ensure(call: _Call, slot: _Slot, arrived: int) -> tuple[IngestionRun, bool]:
+    """The run this call settles on, under the audience's lock, and whether it started it.
+
+    The run is returned as soon as it exists: this call's own (started, or found after a
+    lost answer), an active one taken per `if_active="attach"`, or one `reuse_since` lets
+    it take. With `"wait"`, other callers' runs are waited out here first.
+    """
+    client, audience_id, if_active = call.client, call.audience_id, call.if_active
+    policy, clock = call.policy, client.clock
+    if if_active == "attach" and slot.finished != arrived and slot.outcome is not None:
+        return slot.outcome, False
+    ended = call.ended
+
+    async def patiently(step: Callable[[], Awaitable[T]], *, token_only: bool = False) -> T:
+        # Before our start is sent nothing has acted: a look (or a start that got no
+        # token, so was never sent) that fails for a passing reason, a token endpoint
+        # outage included, is tried again with the poll policy's backoff, within its
+        # timeout.
+        deadline = ends_at(clock, policy, call.until())
+        tries = 0
+        while True:
+            try:
+                return await step()
+            except AISError as exc:
+                if not is_transient(exc) or (token_only and not isinstance(exc, TokenError)):
+                    raise
+                pause = policy.delay(tries, clock.random())
+                tries += 1
+                if deadline is not None and clock.now() + pause >= deadline:
+                    raise
+                logger.debug("run guard of %s: %s; trying again", audience_id, exc)
+                await clock.sleep(pause)
+
+    refusal: ConflictError | UnprocessableEntityError | None = None
+    looks = 0  # looks again after a refusal, while the listing shows no run
+    lag_deadline: float | None = None
+    before: list[IngestionRun] = []  # the look just before our start
+    while True:
+        runs = await patiently(lambda: _listing(client, audience_id))
+        if call.reuse_since is not None:
+            reused = _reusable(runs, window=call.window, since=call.reuse_since)
+            if reused is not None:
+                logger.debug("run %s of %s is reused", reused.run_id, audience_id)
+                return attrs.evolve(reused, audience_id=reused.audience_id or audience_id), False
+        active = _newest_active(runs, ended)
+        if active is not None:
+            if if_active == "raise":
+                raise RunInProgressError(audience_id, active.run_id) from refusal
+            refusal, looks, lag_deadline = None, 0, None
+            if if_active == "attach":
+                return attrs.evolve(active, audience_id=active.audience_id or audience_id), False
+            # Another caller's run failing does not stop ours from being started.
+            with contextlib.suppress(RunFailedError):
+                await _wait_out(call, slot, active, immediate=True)
+            continue
+        if refusal is not None:
+            # Refused, yet nothing is active: a run ended in between, or the listing lags.
+            known = {r.run_id for r in before} | ended
+            between = _newest(r for r in runs if r.run_id not in known)
+            if between is not None:
+                if if_active == "raise":
+                    raise RunInProgressError(
+                        audience_id, between.run_id, detail="it ended just after the refusal"
+                    ) from refusal
+                if if_active == "attach":
+                    _record(call, slot, between)
+                    return attrs.evolve(between, audience_id=audience_id), False
+                refusal, looks, lag_deadline = None, 0, None
+            else:
+                if if_active == "raise":
+                    raise RunInProgressError(
+                        audience_id,
+                        detail="the start was refused; the listing shows no run yet",
+                    ) from refusal
+                if lag_deadline is None:
+                    lag_deadline = ends_at(clock, policy, call.until())
+                pause = policy.delay(looks, clock.random())
+                looks += 1
+                if lag_deadline is not None and clock.now() + pause >= lag_deadline:
+                    raise RunInProgressError(
+                        audience_id,
+                        detail="the start was refused and no run showed in the listing "
+                        "within the deadline",
+                    ) from refusal
+                logger.debug("start of %s refused, no run listed yet; looking again", audience_id)
+                await clock.sleep(pause)
+                continue
+        before = runs
+        try:
+            run = await patiently(
+                lambda: client.start_run(
+                    audience_id,
+                    data_filter_start_time=call.window[0],
+                    data_filter_end_time=call.window[1],
+                ),
+                token_only=True,
+            )
+        except (ConflictError, UnprocessableEntityError) as exc:
+            # The refusal's status is not documented: look before deciding.
+            refusal = exc
+            continue
+        except _MAYBE_STARTED as exc:
+            # Lost, failed or garbled: if the server may have started the run,
+            # look for it rather than leave it unwatched or start a second one.
+            if not exc.server_may_have_acted:
+                raise
+            try:
+                run = await _find_own_run(
+                    client, audience_id, window=call.window, before=before, ignore=ended, lost=exc
+                )
+            except AISError as lost:
+                mark_accepted(lost, audience_id=audience_id)
+                raise
+        else:
+            client._run_guard.created_by = run.created_by or client._run_guard.created_by
+        return run, True
+
+
+async def ensure_run(
+    client: AISClient,
+    audience_id: str,
+    *,
+    data_filter_start_time: datetime | int,
+    data_filter_end_time: datetime | int | None = None,
+    if_active: IfActive = "wait",
+    reuse_since: datetime | None = None,
+    deadline: datetime | None = None,
+    poll: PollPolicy | None = None,
+) -> IngestionRun:
+    """Start an ingestion run (or find the one to use) under the run guard; no end wait.
+
+    `AISClient.ensure_run` documents it.
+    """
+    _check(
+        audience_id,
+        data_filter_start_time,
+        data_filter_end_time,
+        if_active,
+        reuse_since,
+        deadline,
+    )
+    guard: RunGuard = client._run_guard
+    _refuse_if_busy(guard, audience_id, if_active)
+    call = _Call(
+        client=client,
+        audience_id=audience_id,
+        window=(data_filter_start_time, data_filter_end_time),
+        if_active=if_active,
+        reuse_since=reuse_since,
+        deadline=deadline,
+        poll=poll,
+        on_status=None,
+    )
+    async with guard.hold(audience_id) as (slot, arrived):
+        run, ours = await _ensure(call, slot, arrived)
+        if ours and run.done:
+            _record(call, slot, run)
+        return run
+
+
 async def run_and_wait(
     client: AISClient,
     audience_id: str,
@@ -169,173 +443,46 @@ async def run_and_wait(
     poll: PollPolicy | None = None,
     if_active: IfActive = "wait",
     on_status: OnStatus[IngestionRun] | None = None,
+    on_started: Callable[[IngestionRun], object] | None = None,
+    reuse_since: datetime | None = None,
+    deadline: datetime | None = None,
 ) -> IngestionRun:
-    """Start an ingestion run, keeping one active run per audience, and wait for it.
+    """`ensure_run`, then the wait for its run, under one hold of the run guard.
 
-    The client's lock for the audience is held from the look for an active run to the end
-    of the wait. `poll.timeout` bounds each wait (for another run, and for this one, and
-    the looks again after a refused start while the listing shows no run yet), not the
-    time spent queued behind this client's other calls for the audience.
-
-    A start refused with 409 or 422 is looked into: a run active in the listing is
-    handled per `if_active`; a run that ended between the refusal and the look is started
-    after (`"wait"`), returned (`"attach"`) or named in `RunInProgressError` (`"raise"`);
-    a listing that shows no run yet is looked at again with the poll policy's backoff
-    (`"raise"` does not wait: its `RunInProgressError` may then name no run). No bare
-    `ConflictError` leaves: the refusal is the `RunInProgressError`'s `__cause__`.
+    `AISClient.run_and_wait` documents it.
     """
-    check_id(audience_id, "audience_id")
-    check_run_window(data_filter_start_time, data_filter_end_time)
-    check_if_active(if_active)
+    _check(
+        audience_id,
+        data_filter_start_time,
+        data_filter_end_time,
+        if_active,
+        reuse_since,
+        deadline,
+    )
     guard: RunGuard = client._run_guard
-    if if_active == "raise":
-        busy = guard.busy(audience_id)
-        if busy is not None:
-            raise RunInProgressError(
-                audience_id, busy.run_id, detail="another run_and_wait of this client has it"
-            )
-    policy = poll or client.poll
-    clock = client.clock
-    window = (data_filter_start_time, data_filter_end_time)
+    _refuse_if_busy(guard, audience_id, if_active)
+    call = _Call(
+        client=client,
+        audience_id=audience_id,
+        window=(data_filter_start_time, data_filter_end_time),
+        if_active=if_active,
+        reuse_since=reuse_since,
+        deadline=deadline,
+        poll=poll,
+        on_status=on_status,
+    )
     async with guard.hold(audience_id) as (slot, arrived):
-        if if_active == "attach" and slot.finished != arrived and slot.outcome is not None:
-            return _run_outcome(slot.outcome)
-
-        ended: set[str] = set()
-
-        def record(final: IngestionRun) -> None:
-            ended.add(final.run_id)
-            slot.finished += 1
-            slot.outcome = final
-
-        async def wait_out(run: IngestionRun, *, immediate: bool) -> IngestionRun:
-            slot.run_id = run.run_id
-            try:
-                final = await _wait_run(
-                    client,
-                    audience_id,
-                    run.run_id,
-                    poll=poll,
-                    on_status=on_status,
-                    immediate=immediate,
-                )
-            except RunFailedError as exc:
-                record(exc.run)
-                raise
-            finally:
-                slot.run_id = None
-            record(final)
-            return final
-
-        async def own(run: IngestionRun) -> IngestionRun:
-            # Our start was accepted: whatever ends the call now, the server has acted.
-            try:
-                if run.done:
-                    record(run)
-                    return _run_outcome(run)
-                return await wait_out(run, immediate=False)
-            except AISError as exc:
+        run, ours = await _ensure(call, slot, arrived)
+        try:
+            await _notify(on_started, run)
+            if run.done:
+                if ours:
+                    _record(call, slot, run)
+                return _run_outcome(run)
+            # A run of our own was just started: the first poll comes after a sleep.
+            return await _wait_out(call, slot, run, immediate=not ours)
+        except AISError as exc:
+            if ours:
+                # Our start was accepted: whatever ends the call now, the server has acted.
                 mark_accepted(exc, audience_id=audience_id, run_id=run.run_id)
-                raise
-
-        async def patiently(step: Callable[[], Awaitable[T]], *, token_only: bool = False) -> T:
-            # Before our start is sent nothing has acted: a look (or a start that got no
-            # token, so was never sent) that fails for a passing reason, a token endpoint
-            # outage included, is tried again with the poll policy's backoff, within its
-            # timeout.
-            deadline = None if policy.timeout is None else clock.now() + policy.timeout
-            tries = 0
-            while True:
-                try:
-                    return await step()
-                except AISError as exc:
-                    if not is_transient(exc) or (token_only and not isinstance(exc, TokenError)):
-                        raise
-                    pause = policy.delay(tries, clock.random())
-                    tries += 1
-                    if deadline is not None and clock.now() + pause >= deadline:
-                        raise
-                    logger.debug("run guard of %s: %s; trying again", audience_id, exc)
-                    await clock.sleep(pause)
-
-        refusal: ConflictError | UnprocessableEntityError | None = None
-        looks = 0  # looks again after a refusal, while the listing shows no run
-        lag_deadline: float | None = None
-        before: list[IngestionRun] = []  # the look just before our start
-        while True:
-            runs = await patiently(lambda: _listing(client, audience_id))
-            active = _newest_active(runs, ended)
-            if active is not None:
-                if if_active == "raise":
-                    raise RunInProgressError(audience_id, active.run_id) from refusal
-                refusal, looks, lag_deadline = None, 0, None
-                if if_active == "attach":
-                    return await wait_out(active, immediate=True)
-                # Another caller's run failing does not stop ours from being started.
-                with contextlib.suppress(RunFailedError):
-                    await wait_out(active, immediate=True)
-                continue
-            if refusal is not None:
-                # Refused, yet nothing is active: a run ended in between, or the listing lags.
-                known = {r.run_id for r in before} | ended
-                between = _newest(r for r in runs if r.run_id not in known)
-                if between is not None:
-                    if if_active == "raise":
-                        raise RunInProgressError(
-                            audience_id, between.run_id, detail="it ended just after the refusal"
-                        ) from refusal
-                    if if_active == "attach":
-                        record(between)
-                        return _run_outcome(attrs.evolve(between, audience_id=audience_id))
-                    refusal, looks, lag_deadline = None, 0, None
-                else:
-                    if if_active == "raise":
-                        raise RunInProgressError(
-                            audience_id,
-                            detail="the start was refused; the listing shows no run yet",
-                        ) from refusal
-                    if lag_deadline is None:
-                        timeout = policy.timeout
-                        lag_deadline = None if timeout is None else clock.now() + timeout
-                    pause = policy.delay(looks, clock.random())
-                    looks += 1
-                    if lag_deadline is not None and clock.now() + pause >= lag_deadline:
-                        raise RunInProgressError(
-                            audience_id,
-                            detail="the start was refused and no run showed in the listing "
-                            "within the deadline",
-                        ) from refusal
-                    logger.debug(
-                        "start of %s refused, no run listed yet; looking again", audience_id
-                    )
-                    await clock.sleep(pause)
-                    continue
-            before = runs
-            try:
-                run = await patiently(
-                    lambda: client.start_run(
-                        audience_id,
-                        data_filter_start_time=data_filter_start_time,
-                        data_filter_end_time=data_filter_end_time,
-                    ),
-                    token_only=True,
-                )
-            except (ConflictError, UnprocessableEntityError) as exc:
-                # The refusal's status is not documented: look before deciding.
-                refusal = exc
-                continue
-            except _MAYBE_STARTED as exc:
-                # Lost, failed or garbled: if the server may have started the run,
-                # look for it rather than leave it unwatched or start a second one.
-                if not exc.server_may_have_acted:
-                    raise
-                try:
-                    run = await _find_own_run(
-                        client, audience_id, window=window, before=before, ignore=ended, lost=exc
-                    )
-                except AISError as lost:
-                    mark_accepted(lost, audience_id=audience_id)
-                    raise
-            else:
-                guard.created_by = run.created_by or guard.created_by
-            return await own(run)
+            raise

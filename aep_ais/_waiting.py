@@ -2,7 +2,9 @@
 
 Semantics every wait shares (`_poll`):
 
-- The deadline is `clock.now() + poll.timeout`, taken when the wait begins (`None`: none).
+- The deadline is `clock.now() + poll.timeout`, taken when the wait begins (`None`: none),
+  or the call's `deadline=` (an aware `datetime`, read on the clock's wall time) if that
+  comes first: a resumed wait given its first deadline ends when the first would have.
 - A resumable wait (`wait_for_operation`, `wait_for_run`) polls at once; a wait that
   follows a create or a start sleeps first. The sleep before poll `n` (0-based count of
   sleeps) is `poll.delay(n, clock.random())`.
@@ -34,6 +36,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
@@ -52,7 +55,7 @@ from ._errors import (
 )
 from ._models import AudienceSpec, IngestionRun, Operation
 from ._policies import Clock, PollPolicy
-from ._validation import check_id
+from ._validation import check_aware, check_id
 
 if TYPE_CHECKING:
     from ._client import AISClient
@@ -132,6 +135,23 @@ def accepted_id(value: object, what: str, *, status_code: int, method: str, path
         ) from exc
 
 
+def monotonic(clock: Clock, deadline: datetime | None) -> float | None:
+    """An aware `deadline` as a reading of `clock.now()` (by way of `clock.time()`)."""
+    if deadline is None:
+        return None
+    return clock.now() + (deadline.timestamp() - clock.time())
+
+
+def earliest(*ends: float | None) -> float | None:
+    """The earliest of the given ends (`None`: no end)."""
+    return min((end for end in ends if end is not None), default=None)
+
+
+def ends_at(clock: Clock, policy: PollPolicy, until: float | None) -> float | None:
+    """When a wait beginning now ends: `poll.timeout` from now, or `until` if earlier."""
+    return earliest(None if policy.timeout is None else clock.now() + policy.timeout, until)
+
+
 async def _notify(on_status: Callable[[Any], object] | None, state: object) -> None:
     if on_status is None:
         return
@@ -149,9 +169,14 @@ async def _poll(
     immediate: bool,
     on_status: Callable[[S], object] | None,
     timed_out: Callable[[S | None], WaitTimeoutError],
+    until: float | None = None,
 ) -> S:
-    """Poll `fetch(deadline)` until its state is done; see the module docstring."""
-    deadline = None if policy.timeout is None else clock.now() + policy.timeout
+    """Poll `fetch(deadline)` until its state is done; see the module docstring.
+
+    `until` is an absolute end on `clock.now()`; the earlier of it and `poll.timeout`
+    from now ends the wait.
+    """
+    deadline = ends_at(clock, policy, until)
     last: S | None = None
     last_error: Exception | None = None
     hint: float | None = None
@@ -202,11 +227,14 @@ async def _poll_for(
     on_status: Callable[[S], object] | None,
     kind: str,
     ids: dict[str, str],
+    deadline: datetime | None = None,
 ) -> S:
     """`_poll` on the client's clock and retry cap; a timeout names `kind` and its `ids`."""
 
     def timed_out(last: S | None) -> WaitTimeoutError:
-        return WaitTimeoutError(kind, timeout=policy.timeout, last_status=_status(last), **ids)
+        return WaitTimeoutError(
+            kind, timeout=policy.timeout, deadline=deadline, last_status=_status(last), **ids
+        )
 
     try:
         return await _poll(
@@ -217,6 +245,7 @@ async def _poll_for(
             immediate=immediate,
             on_status=on_status,
             timed_out=timed_out,
+            until=monotonic(client.clock, deadline),
         )
     except AISError as exc:
         # `immediate` is false only right after this call's own create or start.
@@ -252,6 +281,7 @@ async def _wait_operation(
     poll: PollPolicy | None,
     on_status: OnStatus[Operation] | None,
     immediate: bool,
+    deadline: datetime | None = None,
 ) -> Operation:
     check_id(operation_id, "operation_id")
     policy = poll or client.poll
@@ -267,6 +297,7 @@ async def _wait_operation(
         on_status=on_status,
         kind="operation",
         ids={"operation_id": operation_id},
+        deadline=deadline,
     )
     return _operation_outcome(operation)
 
@@ -279,6 +310,7 @@ async def _wait_run(
     poll: PollPolicy | None,
     on_status: OnStatus[IngestionRun] | None,
     immediate: bool,
+    deadline: datetime | None = None,
 ) -> IngestionRun:
     check_id(audience_id, "audience_id")
     check_id(run_id, "run_id")
@@ -299,6 +331,7 @@ async def _wait_run(
         on_status=on_status,
         kind="run",
         ids={"audience_id": audience_id, "run_id": run_id},
+        deadline=deadline,
     )
     return _run_outcome(run)
 
@@ -309,10 +342,12 @@ async def wait_for_operation(
     *,
     poll: PollPolicy | None = None,
     on_status: OnStatus[Operation] | None = None,
+    deadline: datetime | None = None,
 ) -> Operation:
     """Poll an audience-creation operation (at once, then per policy) until it ends."""
+    check_aware(deadline, "deadline")
     return await _wait_operation(
-        client, operation_id, poll=poll, on_status=on_status, immediate=True
+        client, operation_id, poll=poll, on_status=on_status, immediate=True, deadline=deadline
     )
 
 
@@ -323,10 +358,18 @@ async def wait_for_run(
     *,
     poll: PollPolicy | None = None,
     on_status: OnStatus[IngestionRun] | None = None,
+    deadline: datetime | None = None,
 ) -> IngestionRun:
     """Poll an ingestion run (at once, then per policy) until it ends."""
+    check_aware(deadline, "deadline")
     return await _wait_run(
-        client, audience_id, run_id, poll=poll, on_status=on_status, immediate=True
+        client,
+        audience_id,
+        run_id,
+        poll=poll,
+        on_status=on_status,
+        immediate=True,
+        deadline=deadline,
     )
 
 
@@ -336,14 +379,27 @@ async def create_and_wait(
     *,
     poll: PollPolicy | None = None,
     on_status: OnStatus[Operation] | None = None,
+    on_created: Callable[[Operation], object] | None = None,
+    deadline: datetime | None = None,
 ) -> Operation:
-    """Create an audience, then wait for its operation; the first poll comes after a sleep."""
+    """Create an audience, then wait for its operation; the first poll comes after a sleep.
+
+    `on_created(operation)` is called once, before any waiting; an error it raises ends
+    the call (the creation goes on at the server).
+    """
+    check_aware(deadline, "deadline")
     operation = await client.create_audience(spec)
     try:
+        await _notify(on_created, operation)
         if operation.done:
             return _operation_outcome(operation)
         return await _wait_operation(
-            client, operation.operation_id, poll=poll, on_status=on_status, immediate=False
+            client,
+            operation.operation_id,
+            poll=poll,
+            on_status=on_status,
+            immediate=False,
+            deadline=deadline,
         )
     except AISError as exc:
         mark_accepted(exc, operation_id=operation.operation_id)

@@ -57,6 +57,7 @@ from ._waiting import (
     _run_outcome,
     _wait_run,
     check_if_active,
+    earliest,
     ends_at,
     is_transient,
     mark_accepted,
@@ -171,6 +172,12 @@ def _reusable(
     return _newest(r for r in runs if fits(r))
 
 
+# How long a start whose answer was lost is looked for in a listing that shows no run of
+# it yet (a listing may lag behind a start). The start may also have done nothing, and
+# then the call ends with its error after this long.
+LOST_START_LOOKS = 60.0
+
+
 async def _find_own_run(
     client: AISClient,
     audience_id: str,
@@ -179,21 +186,36 @@ async def _find_own_run(
     before: list[IngestionRun],
     ignore: set[str],
     lost: APIError | APIConnectionError,
+    policy: PollPolicy,
+    until: float | None,
 ) -> IngestionRun:
     """The run a start created although its answer was lost, or `lost` raised again.
 
-    If the listing fails too (for any reason: a 4xx of the look says nothing about the
-    start), or shows no run of this start, the start's own error goes up, with the look's
-    error as its context: the server may still have acted, and it says so.
+    A listing that shows no run of this start is looked at again with the poll policy's
+    backoff, for `LOST_START_LOOKS` seconds at most and never past `until`: an active run
+    may show in a listing only some seconds after its start. If a look fails (for any
+    reason: a 4xx of the look says nothing about the start), or no run of this start
+    shows in time, the start's own error goes up, with the look's error as its context:
+    the server may still have acted, and it says so.
     """
-    try:
-        runs = await _listing(client, audience_id)
-    except AISError:
-        raise lost  # noqa: B904 - the look's error stays as the context
-    me = client._run_guard.created_by
-    run = _own_run(runs, window=window, before=before, ignore=ignore, me=me)
-    if run is None:
-        raise lost
+    clock = client.clock
+    give_up = earliest(clock.now() + LOST_START_LOOKS, ends_at(clock, policy, until))
+    looks = 0
+    while True:
+        try:
+            runs = await _listing(client, audience_id)
+        except AISError:
+            raise lost  # noqa: B904 - the look's error stays as the context
+        me = client._run_guard.created_by
+        run = _own_run(runs, window=window, before=before, ignore=ignore, me=me)
+        if run is not None:
+            break
+        pause = policy.delay(looks, clock.random())
+        looks += 1
+        if give_up is not None and clock.now() + pause >= give_up:
+            raise lost
+        logger.debug("start of a run of %s lost its answer; no run listed yet", audience_id)
+        await clock.sleep(pause)
     logger.debug("start of a run of %s lost its answer; found run %s", audience_id, run.run_id)
     return attrs.evolve(run, audience_id=run.audience_id or audience_id)
 
@@ -382,7 +404,14 @@ async def _ensure(call: _Call, slot: _Slot, arrived: int) -> tuple[IngestionRun,
                 raise
             try:
                 run = await _find_own_run(
-                    client, audience_id, window=call.window, before=before, ignore=ended, lost=exc
+                    client,
+                    audience_id,
+                    window=call.window,
+                    before=before,
+                    ignore=ended,
+                    lost=exc,
+                    policy=policy,
+                    until=call.until(),
                 )
             except AISError as lost:
                 mark_accepted(lost, audience_id=audience_id)

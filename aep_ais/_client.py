@@ -420,8 +420,12 @@ class AISClient:
         `ValidationError`). Transient errors while polling are retried; `on_status` sees
         every polled state.
         """
-        return await _waiting.wait_for_operation(
-            self, operation_id, poll=poll, on_status=on_status, deadline=deadline
+        return await _waiting.wait_operation(
+            _Calls(self),
+            operation_id,
+            policy=poll or self.poll,
+            deadline=deadline,
+            on_status=on_status,
         )
 
     async def wait_for_run(
@@ -440,8 +444,13 @@ class AISClient:
         or `deadline` (an aware `datetime`, the earlier wins): a wait resumed with the
         first wait's `deadline` ends when the first would have.
         """
-        return await _waiting.wait_for_run(
-            self, audience_id, run_id, poll=poll, on_status=on_status, deadline=deadline
+        return await _waiting.wait_run(
+            _Calls(self),
+            audience_id,
+            run_id,
+            policy=poll or self.poll,
+            deadline=deadline,
+            on_status=on_status,
         )
 
     async def create_and_wait(
@@ -464,7 +473,12 @@ class AISClient:
         `wait_for_operation` do.
         """
         return await _waiting.create_and_wait(
-            self, spec, poll=poll, on_status=on_status, on_created=on_created, deadline=deadline
+            _Calls(self),
+            spec,
+            policy=poll or self.poll,
+            deadline=deadline,
+            on_status=on_status,
+            on_created=on_created,
         )
 
     async def ensure_run(
@@ -503,14 +517,15 @@ class AISClient:
         client's other calls for the audience is not bounded.
         """
         return await _runs.ensure_run(
-            self,
+            _Calls(self),
+            self._run_guard,
             audience_id,
             data_filter_start_time=data_filter_start_time,
             data_filter_end_time=data_filter_end_time,
             if_active=if_active,
             reuse_since=reuse_since,
             deadline=deadline,
-            poll=poll,
+            policy=poll or self.poll,
         )
 
     async def run_and_wait(
@@ -538,16 +553,17 @@ class AISClient:
         Returns the `SUCCESS` run; raises `RunFailedError` or `WaitTimeoutError`.
         """
         return await _runs.run_and_wait(
-            self,
+            _Calls(self),
+            self._run_guard,
             audience_id,
             data_filter_start_time=data_filter_start_time,
             data_filter_end_time=data_filter_end_time,
-            poll=poll,
             if_active=if_active,
-            on_status=on_status,
-            on_started=on_started,
             reuse_since=reuse_since,
             deadline=deadline,
+            policy=poll or self.poll,
+            on_status=on_status,
+            on_started=on_started,
         )
 
     async def create_many(
@@ -596,6 +612,56 @@ class AISClient:
             if_active=if_active,
             poll=poll,
             on_progress=on_progress,
+        )
+
+
+class _Calls:
+    """A client seen through the protocols of the waits and the run guard.
+
+    It forwards to the client's own methods (a subclass's overrides included) and gives
+    the two answer-level reads the waits need; nothing below the client sees the client.
+    """
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: AISClient) -> None:
+        self._client = client
+
+    @property
+    def clock(self) -> Clock:
+        return self._client.clock
+
+    @property
+    def max_retry_after(self) -> float:
+        return self._client.retry.max_retry_after
+
+    async def create_audience(self, spec: AudienceSpec) -> Operation:
+        return await self._client.create_audience(spec)
+
+    async def operation_answer(
+        self, operation_id: str, *, deadline: float | None
+    ) -> Answer[Operation]:
+        return await self._client._get_operation_answer(operation_id, deadline=deadline)
+
+    async def run_answer(
+        self, audience_id: str, run_id: str, *, deadline: float | None
+    ) -> Answer[IngestionRun]:
+        return await self._client._get_run_answer(audience_id, run_id, deadline=deadline)
+
+    async def list_runs(self, audience_id: str) -> RunList:
+        return await self._client.list_runs(audience_id)
+
+    async def start_run(
+        self,
+        audience_id: str,
+        *,
+        data_filter_start_time: datetime | int,
+        data_filter_end_time: datetime | int | None = None,
+    ) -> IngestionRun:
+        return await self._client.start_run(
+            audience_id,
+            data_filter_start_time=data_filter_start_time,
+            data_filter_end_time=data_filter_end_time,
         )
 
 

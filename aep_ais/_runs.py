@@ -25,9 +25,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 import attrs
 
@@ -46,32 +46,52 @@ from ._errors import (
     UnprocessableEntityError,
     ValidationError,
 )
-from ._guard import RunGuard, _Slot
+from ._guard import Hold, RunGuard
 from ._models import IngestionRun
 from ._policies import PollPolicy
 from ._validation import check_aware, check_id, check_run_window
 from ._waiting import (
     IfActive,
     OnStatus,
-    _notify,
-    _run_outcome,
-    _wait_run,
+    RunPolls,
     check_if_active,
     earliest,
     ends_at,
     is_transient,
     mark_accepted,
     monotonic,
+    notify,
+    run_outcome,
+    wait_run,
 )
 
-if TYPE_CHECKING:
-    from ._client import AISClient
-
-__all__ = ["ensure_run", "run_and_wait"]
+__all__ = ["RunCalls", "ensure_run", "run_and_wait"]
 
 logger = logging.getLogger("aep_ais")
 
 T = TypeVar("T")
+
+
+class RunCalls(RunPolls, Protocol):
+    """What `ensure_run` and `run_and_wait` call: the listing, the start and a poll.
+
+    Every start of a run the guard makes goes through `start_run`: a check before each
+    start, or a record around it, belongs there.
+    """
+
+    async def list_runs(self, audience_id: str) -> Sequence[IngestionRun]:
+        """The audience's runs from the plain listing (no query parameters)."""
+        ...
+
+    async def start_run(
+        self,
+        audience_id: str,
+        *,
+        data_filter_start_time: datetime | int,
+        data_filter_end_time: datetime | int | None = None,
+    ) -> IngestionRun:
+        """`AISClient.start_run`."""
+        ...
 
 
 def _plain(run_id: str) -> bool:
@@ -90,9 +110,9 @@ def _newest(runs: Iterable[IngestionRun]) -> IngestionRun | None:
     return max(runs, key=_created, default=None)
 
 
-async def _listing(client: AISClient, audience_id: str) -> list[IngestionRun]:
+async def _listing(calls: RunCalls, audience_id: str) -> list[IngestionRun]:
     """The audience's runs as the plain listing shows them; ids a path cannot hold are left out."""
-    return [r for r in await client.list_runs(audience_id) if _plain(r.run_id)]
+    return [r for r in await calls.list_runs(audience_id) if _plain(r.run_id)]
 
 
 def _newest_active(runs: list[IngestionRun], ignore: set[str]) -> IngestionRun | None:
@@ -179,7 +199,8 @@ LOST_START_LOOKS = 60.0
 
 
 async def _find_own_run(
-    client: AISClient,
+    calls: RunCalls,
+    guard: RunGuard,
     audience_id: str,
     *,
     window: tuple[datetime | int, datetime | int | None],
@@ -198,16 +219,15 @@ async def _find_own_run(
     shows in time, the start's own error goes up, with the look's error as its context:
     the server may still have acted, and it says so.
     """
-    clock = client.clock
+    clock = calls.clock
     give_up = earliest(clock.now() + LOST_START_LOOKS, ends_at(clock, policy, until))
     looks = 0
     while True:
         try:
-            runs = await _listing(client, audience_id)
+            runs = await _listing(calls, audience_id)
         except AISError:
             raise lost  # noqa: B904 - the look's error stays as the context
-        me = client._run_guard.created_by
-        run = _own_run(runs, window=window, before=before, ignore=ignore, me=me)
+        run = _own_run(runs, window=window, before=before, ignore=ignore, me=guard.created_by)
         if run is not None:
             break
         pause = policy.delay(looks, clock.random())
@@ -224,89 +244,97 @@ async def _find_own_run(
 class _Call:
     """One `ensure_run` or `run_and_wait`: its arguments and what it has seen so far."""
 
-    client: AISClient
+    calls: RunCalls
+    guard: RunGuard
     audience_id: str
     window: tuple[datetime | int, datetime | int | None]
     if_active: IfActive
     reuse_since: datetime | None
     deadline: datetime | None
-    poll: PollPolicy | None
-    on_status: OnStatus[IngestionRun] | None
+    policy: PollPolicy
+    on_status: OnStatus[IngestionRun] | None = None
+    # Runs this call saw to their end.
     ended: set[str] = attrs.Factory(set)
 
-    @property
-    def policy(self) -> PollPolicy:
-        return self.poll or self.client.poll
-
     def until(self) -> float | None:
-        """The call's `deadline` on the client's monotonic clock."""
-        return monotonic(self.client.clock, self.deadline)
+        """The call's `deadline` on the monotonic clock."""
+        return monotonic(self.calls.clock, self.deadline)
+
+    def ended_run(self, hold: Hold, final: IngestionRun) -> None:
+        self.ended.add(final.run_id)
+        hold.ended(final)
+
+    async def wait_out(self, hold: Hold, run: IngestionRun, *, immediate: bool) -> IngestionRun:
+        """Wait for `run` to end, telling the guard which run this holder watches."""
+        with hold.watching(run.run_id):
+            try:
+                final = await wait_run(
+                    self.calls,
+                    self.audience_id,
+                    run.run_id,
+                    policy=self.policy,
+                    deadline=self.deadline,
+                    on_status=self.on_status,
+                    immediate=immediate,
+                )
+            except RunFailedError as exc:
+                self.ended_run(hold, exc.run)
+                raise
+        self.ended_run(hold, final)
+        return final
 
 
-def _check(
+def _begin(
+    calls: RunCalls,
+    guard: RunGuard,
     audience_id: str,
+    *,
     data_filter_start_time: datetime | int,
     data_filter_end_time: datetime | int | None,
-    if_active: object,
-    reuse_since: object,
-    deadline: object,
-) -> None:
+    if_active: IfActive,
+    reuse_since: datetime | None,
+    deadline: datetime | None,
+    policy: PollPolicy,
+    on_status: OnStatus[IngestionRun] | None = None,
+) -> _Call:
+    """Check a call's arguments (nothing is sent before) and refuse a busy `"raise"`."""
     check_id(audience_id, "audience_id")
     check_run_window(data_filter_start_time, data_filter_end_time)
     check_if_active(if_active)
     check_aware(reuse_since, "reuse_since")
     check_aware(deadline, "deadline")
-
-
-def _refuse_if_busy(guard: RunGuard, audience_id: str, if_active: IfActive) -> None:
     if if_active == "raise":
         busy = guard.busy(audience_id)
         if busy is not None:
             raise RunInProgressError(
                 audience_id, busy.run_id, detail="another call of this client has it"
             )
+    return _Call(
+        calls=calls,
+        guard=guard,
+        audience_id=audience_id,
+        window=(data_filter_start_time, data_filter_end_time),
+        if_active=if_active,
+        reuse_since=reuse_since,
+        deadline=deadline,
+        policy=policy,
+        on_status=on_status,
+    )
 
 
-def _record(call: _Call, slot: _Slot, final: IngestionRun) -> None:
-    call.ended.add(final.run_id)
-    slot.finished += 1
-    slot.outcome = final
-
-
-async def _wait_out(
-    call: _Call, slot: _Slot, run: IngestionRun, *, immediate: bool
-) -> IngestionRun:
-    slot.run_id = run.run_id
-    try:
-        final = await _wait_run(
-            call.client,
-            call.audience_id,
-            run.run_id,
-            poll=call.poll,
-            on_status=call.on_status,
-            immediate=immediate,
-            deadline=call.deadline,
-        )
-    except RunFailedError as exc:
-        _record(call, slot, exc.run)
-        raise
-    finally:
-        slot.run_id = None
-    _record(call, slot, final)
-    return final
-
-
-async def _ensure(call: _Call, slot: _Slot, arrived: int) -> tuple[IngestionRun, bool]:
+async def _ensure(call: _Call, hold: Hold) -> tuple[IngestionRun, bool]:
     """The run this call settles on, under the audience's lock, and whether it started it.
 
     The run is returned as soon as it exists: this call's own (started, or found after a
     lost answer), an active one taken per `if_active="attach"`, or one `reuse_since` lets
     it take. With `"wait"`, other callers' runs are waited out here first.
     """
-    client, audience_id, if_active = call.client, call.audience_id, call.if_active
-    policy, clock = call.policy, client.clock
-    if if_active == "attach" and slot.finished != arrived and slot.outcome is not None:
-        return slot.outcome, False
+    calls, audience_id, if_active = call.calls, call.audience_id, call.if_active
+    policy, clock = call.policy, calls.clock
+    if if_active == "attach":
+        outcome = hold.outcome_since_arrival()
+        if outcome is not None:
+            return outcome, False
     ended = call.ended
 
     async def patiently(step: Callable[[], Awaitable[T]], *, token_only: bool = False) -> T:
@@ -334,7 +362,7 @@ async def _ensure(call: _Call, slot: _Slot, arrived: int) -> tuple[IngestionRun,
     lag_deadline: float | None = None
     before: list[IngestionRun] = []  # the look just before our start
     while True:
-        runs = await patiently(lambda: _listing(client, audience_id))
+        runs = await patiently(lambda: _listing(calls, audience_id))
         if call.reuse_since is not None:
             reused = _reusable(runs, window=call.window, since=call.reuse_since)
             if reused is not None:
@@ -349,7 +377,7 @@ async def _ensure(call: _Call, slot: _Slot, arrived: int) -> tuple[IngestionRun,
                 return attrs.evolve(active, audience_id=active.audience_id or audience_id), False
             # Another caller's run failing does not stop ours from being started.
             with contextlib.suppress(RunFailedError):
-                await _wait_out(call, slot, active, immediate=True)
+                await call.wait_out(hold, active, immediate=True)
             continue
         if refusal is not None:
             # Refused, yet nothing is active: a run ended in between, or the listing lags.
@@ -361,7 +389,7 @@ async def _ensure(call: _Call, slot: _Slot, arrived: int) -> tuple[IngestionRun,
                         audience_id, between.run_id, detail="it ended just after the refusal"
                     ) from refusal
                 if if_active == "attach":
-                    _record(call, slot, between)
+                    call.ended_run(hold, between)
                     return attrs.evolve(between, audience_id=audience_id), False
                 refusal, looks, lag_deadline = None, 0, None
             else:
@@ -386,7 +414,7 @@ async def _ensure(call: _Call, slot: _Slot, arrived: int) -> tuple[IngestionRun,
         before = runs
         try:
             run = await patiently(
-                lambda: client.start_run(
+                lambda: calls.start_run(
                     audience_id,
                     data_filter_start_time=call.window[0],
                     data_filter_end_time=call.window[1],
@@ -404,7 +432,8 @@ async def _ensure(call: _Call, slot: _Slot, arrived: int) -> tuple[IngestionRun,
                 raise
             try:
                 run = await _find_own_run(
-                    client,
+                    calls,
+                    call.guard,
                     audience_id,
                     window=call.window,
                     before=before,
@@ -417,99 +446,78 @@ async def _ensure(call: _Call, slot: _Slot, arrived: int) -> tuple[IngestionRun,
                 mark_accepted(lost, audience_id=audience_id)
                 raise
         else:
-            client._run_guard.created_by = run.created_by or client._run_guard.created_by
+            call.guard.started(run)
         return run, True
 
 
 async def ensure_run(
-    client: AISClient,
+    calls: RunCalls,
+    guard: RunGuard,
     audience_id: str,
     *,
     data_filter_start_time: datetime | int,
-    data_filter_end_time: datetime | int | None = None,
-    if_active: IfActive = "wait",
-    reuse_since: datetime | None = None,
-    deadline: datetime | None = None,
-    poll: PollPolicy | None = None,
+    data_filter_end_time: datetime | int | None,
+    if_active: IfActive,
+    reuse_since: datetime | None,
+    deadline: datetime | None,
+    policy: PollPolicy,
 ) -> IngestionRun:
-    """Start an ingestion run (or find the one to use) under the run guard; no end wait.
-
-    `AISClient.ensure_run` documents it.
-    """
-    _check(
+    """`AISClient.ensure_run`, on `calls` under `guard`."""
+    call = _begin(
+        calls,
+        guard,
         audience_id,
-        data_filter_start_time,
-        data_filter_end_time,
-        if_active,
-        reuse_since,
-        deadline,
-    )
-    guard: RunGuard = client._run_guard
-    _refuse_if_busy(guard, audience_id, if_active)
-    call = _Call(
-        client=client,
-        audience_id=audience_id,
-        window=(data_filter_start_time, data_filter_end_time),
+        data_filter_start_time=data_filter_start_time,
+        data_filter_end_time=data_filter_end_time,
         if_active=if_active,
         reuse_since=reuse_since,
         deadline=deadline,
-        poll=poll,
-        on_status=None,
+        policy=policy,
     )
-    async with guard.hold(audience_id) as (slot, arrived):
-        run, ours = await _ensure(call, slot, arrived)
+    async with guard.hold(audience_id) as hold:
+        run, ours = await _ensure(call, hold)
         if ours and run.done:
-            _record(call, slot, run)
+            call.ended_run(hold, run)
         return run
 
 
 async def run_and_wait(
-    client: AISClient,
+    calls: RunCalls,
+    guard: RunGuard,
     audience_id: str,
     *,
     data_filter_start_time: datetime | int,
-    data_filter_end_time: datetime | int | None = None,
-    poll: PollPolicy | None = None,
-    if_active: IfActive = "wait",
-    on_status: OnStatus[IngestionRun] | None = None,
-    on_started: Callable[[IngestionRun], object] | None = None,
-    reuse_since: datetime | None = None,
-    deadline: datetime | None = None,
+    data_filter_end_time: datetime | int | None,
+    if_active: IfActive,
+    reuse_since: datetime | None,
+    deadline: datetime | None,
+    policy: PollPolicy,
+    on_status: OnStatus[IngestionRun] | None,
+    on_started: Callable[[IngestionRun], object] | None,
 ) -> IngestionRun:
-    """`ensure_run`, then the wait for its run, under one hold of the run guard.
-
-    `AISClient.run_and_wait` documents it.
-    """
-    _check(
+    """`AISClient.run_and_wait`, on `calls` under `guard`: `ensure_run`, then the wait."""
+    call = _begin(
+        calls,
+        guard,
         audience_id,
-        data_filter_start_time,
-        data_filter_end_time,
-        if_active,
-        reuse_since,
-        deadline,
-    )
-    guard: RunGuard = client._run_guard
-    _refuse_if_busy(guard, audience_id, if_active)
-    call = _Call(
-        client=client,
-        audience_id=audience_id,
-        window=(data_filter_start_time, data_filter_end_time),
+        data_filter_start_time=data_filter_start_time,
+        data_filter_end_time=data_filter_end_time,
         if_active=if_active,
         reuse_since=reuse_since,
         deadline=deadline,
-        poll=poll,
+        policy=policy,
         on_status=on_status,
     )
-    async with guard.hold(audience_id) as (slot, arrived):
-        run, ours = await _ensure(call, slot, arrived)
+    async with guard.hold(audience_id) as hold:
+        run, ours = await _ensure(call, hold)
         try:
-            await _notify(on_started, run)
+            await notify(on_started, run)
             if run.done:
                 if ours:
-                    _record(call, slot, run)
-                return _run_outcome(run)
+                    call.ended_run(hold, run)
+                return run_outcome(run)
             # A run of our own was just started: the first poll comes after a sleep.
-            return await _wait_out(call, slot, run, immediate=not ours)
+            return await call.wait_out(hold, run, immediate=not ours)
         except AISError as exc:
             if ours:
                 # Our start was accepted: whatever ends the call now, the server has acted.

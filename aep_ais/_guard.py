@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import NamedTuple
 
 import anyio
 import attrs
@@ -43,8 +44,7 @@ class _Slot:
     outcome: IngestionRun | None = None
 
 
-@attrs.frozen
-class Busy:
+class Busy(NamedTuple):
     """What a busy audience's lock is doing: the run its holder watches, and its users.
 
     `users` counts the holder and every call queued behind it.

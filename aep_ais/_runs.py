@@ -240,21 +240,46 @@ async def _find_own_run(
     return attrs.evolve(run, audience_id=run.audience_id or audience_id)
 
 
-@attrs.define(kw_only=True)
 class _Call:
     """One `ensure_run` or `run_and_wait`: its arguments and what it has seen so far."""
 
-    calls: RunCalls
-    guard: RunGuard
-    audience_id: str
-    window: tuple[datetime | int, datetime | int | None]
-    if_active: IfActive
-    reuse_since: datetime | None
-    deadline: datetime | None
-    policy: PollPolicy
-    on_status: OnStatus[IngestionRun] | None = None
-    # Runs this call saw to their end.
-    ended: set[str] = attrs.Factory(set)
+    __slots__ = (
+        "audience_id",
+        "calls",
+        "deadline",
+        "ended",
+        "guard",
+        "if_active",
+        "on_status",
+        "policy",
+        "reuse_since",
+        "window",
+    )
+
+    def __init__(
+        self,
+        *,
+        calls: RunCalls,
+        guard: RunGuard,
+        audience_id: str,
+        window: tuple[datetime | int, datetime | int | None],
+        if_active: IfActive,
+        reuse_since: datetime | None,
+        deadline: datetime | None,
+        policy: PollPolicy,
+        on_status: OnStatus[IngestionRun] | None = None,
+    ) -> None:
+        self.calls = calls
+        self.guard = guard
+        self.audience_id = audience_id
+        self.window = window
+        self.if_active = if_active
+        self.reuse_since = reuse_since
+        self.deadline = deadline
+        self.policy = policy
+        self.on_status = on_status
+        # Runs this call saw to their end.
+        self.ended: set[str] = set()
 
     def until(self) -> float | None:
         """The call's `deadline` on the monotonic clock."""

@@ -359,10 +359,14 @@ async def wait_operation(
     return operation_outcome(operation)
 
 
-@attrs.frozen
 class _Filled:
-    value: IngestionRun
-    retry_after: float | None
+    """A run poll's answer with the audience id filled in."""
+
+    __slots__ = ("retry_after", "value")
+
+    def __init__(self, value: IngestionRun, retry_after: float | None) -> None:
+        self.value = value
+        self.retry_after = retry_after
 
 
 async def wait_run(

@@ -117,7 +117,6 @@ def test_every_recipe_page_includes_a_recipe_file_that_exists() -> None:
 
 @pytest.fixture
 def temporal() -> ModuleType:
-    pytest.importorskip("temporalio")
     return load("temporal_activities")
 
 
@@ -207,7 +206,6 @@ def test_temporal_the_workflow_is_a_valid_definition(temporal: ModuleType) -> No
 
 @pytest.fixture
 def celery_recipe(emulator: Emulator, clock: FakeClock) -> Iterator[ModuleType]:
-    pytest.importorskip("celery")
     module = load("celery_tasks")
     module.app.conf.task_always_eager = True
     # Errors are kept in the result (`.get()` raises them), so retries run as in a worker.
@@ -290,7 +288,6 @@ def test_celery_a_wait_past_the_chains_deadline_fails(
 
 @pytest.fixture
 async def service(emulator: Emulator, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    pytest.importorskip("fastapi")
     module = load("fastapi_service")
     app = module.create_app(lambda: client_on(emulator, clock))
     # httpx's ASGI transport does not run the lifespan; the app's own context does.

@@ -107,13 +107,17 @@ def test_the_readme_links_the_local_build_command() -> None:
     assert '-e ".[docs]"' in readme and "mkdocs serve" in readme
 
 
+# A fenced block, with or without attributes after its language (`title="..."`).
+_FENCED = r"^```\w*(?: [^\n]*)?\n(.*?)^```"
+
+
 def test_code_lines_fit_the_page() -> None:
     # The theme shows about 80 columns of code; a longer line hides behind a scrollbar.
     # A block that includes a file (`--8<-- "path"`, the recipes) shows that file's lines.
     long = [
         f"{page.relative_to(ROOT)}: {line.strip()[:60]}..."
         for page in DOCS.rglob("*.md")
-        for block in re.findall(r"^```\w*\n(.*?)^```", page.read_text(), flags=re.S | re.M)
+        for block in re.findall(_FENCED, page.read_text(), flags=re.S | re.M)
         for line in _included(block).splitlines()
         if len(line) > 79
     ]

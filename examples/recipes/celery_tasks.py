@@ -1,4 +1,4 @@
-"""Celery: a task that starts an ingestion run and one that waits for it.
+"""Celery: one task starts an ingestion run, another waits for it.
 
 Celery's workers are synchronous, so each task runs its coroutine with
 `asyncio.run` and builds its client inside it (an `AISClient` belongs to the

@@ -1,4 +1,4 @@
-"""FastAPI: a service that starts ingestion runs and reports their progress.
+"""FastAPI: a service that starts runs and reports their progress.
 
 `POST /audiences/{audience_id}/runs` starts a run (one active run per audience:
 a second request while one is going gets 409 and the active run's id) and

@@ -1,4 +1,4 @@
-"""A plain asyncio script: refresh the audiences of several sandboxes at once.
+"""Plain asyncio: refresh the audiences of several sandboxes at once.
 
 One client, one view per sandbox (`with_options(sandbox=...)`): the views
 share the client's connections, token and run guard, and every sandbox runs

@@ -1,11 +1,11 @@
-"""Temporal: an ingestion run as two activities and a workflow that calls them.
+"""Temporal: an ingestion run as two activities and their workflow.
 
 `start_run` starts the run (or, on a retry, finds the one its first attempt
 started) and returns at once; `wait_for_run` waits for its end, heartbeating
 each polled status, up to a deadline fixed when the workflow began. What one
 hands the next is JSON: the run as `aep_ais.to_dict` gives it.
 
-Run a worker with `AudienceActivities(client)`: one client per worker, shared
+Run a worker with `AudienceActivities(ais)`: one client per worker, shared
 by every activity it runs.
 """
 

@@ -6,10 +6,10 @@ from ._client import DEFAULT_BASE_URL, AISClient
 from ._convert import from_dict, to_dict
 from ._errors import (
     AISError,
+    AnswerLostError,
     APIConnectionError,
     APIError,
     APITimeoutError,
-    AnswerLostError,
     AuthenticationError,
     BadGatewayError,
     BadRequestError,

@@ -15,7 +15,7 @@ from . import _bulk, _runs, _waiting
 from ._auth import TokenProvider, check_secure_url
 from ._config import client_kwargs_from_env, client_kwargs_from_file
 from ._convert import run_list_query, to_epoch
-from ._errors import ValidationError
+from ._errors import APIError, QuotaExceededError, ValidationError
 from ._guard import RunGuard
 from ._models import (
     UNSET,
@@ -30,6 +30,8 @@ from ._models import (
     _RunRequest,
 )
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
+from ._quota import Guardrails, RunLedger, guardrail_scope
+from ._ratelimit import Limiter, RateLimit
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Answer, Transport
 from ._validation import (
     check_epoch,
@@ -49,6 +51,8 @@ DEFAULT_BASE_URL = "https://platform.adobe.io/data/core/ais"
 OPERATIONS_PATH = "/external-audience/operations"
 DEFAULT_TIMEOUT = 30.0
 SORT_KEYS = frozenset({"name", "-name", "createdAt", "-createdAt"})
+# The platform's documented daily run quotas.
+PLATFORM_GUARDRAILS = Guardrails()
 
 # A client's settings reach its transport (headers, retries, clock, token) when it is
 # built: changing one afterwards would leave the two apart, so each is read-only and says
@@ -60,6 +64,8 @@ _READ_ONLY = {
     "retry": "use ais.with_options(retry=...) for a view with another retry policy",
     "poll": "use ais.with_options(poll=...), or poll= on the call",
     "clock": "pass clock= when building the client",
+    "guardrails": "pass guardrails= when building the client",
+    "rate_limit": "pass rate_limit= when building the client",
     "auth": "pass auth= when building the client",
 }
 
@@ -76,6 +82,9 @@ class AISClient:
     `timeout` (seconds, or an `httpx.Timeout`) bounds each request: 30 s by default, or the
     `http_client`'s own timeout when one is given.
     An answer bigger than `max_response_bytes` is refused (`ResponseTooLargeError`).
+    `guardrails` (the platform's daily run quotas by default, `None` for no check) makes a
+    start that would break a quota raise `QuotaExceededError` without sending it;
+    `rate_limit` (off by default) paces every request of the client and its views.
     TLS verification is always on for the SDK's own connections; only a user's own
     `http_client` decides otherwise. `from_env()` and `from_config_file()` build a client
     from `AEP_*` variables or a JSON config file.
@@ -97,6 +106,8 @@ class AISClient:
         clock: Clock | None = None,
         operations_path: str = OPERATIONS_PATH,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        guardrails: Guardrails | None = PLATFORM_GUARDRAILS,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._org_id = check_header_value(org_id, "org_id")
         self._sandbox = check_header_value(sandbox, "sandbox")
@@ -113,6 +124,13 @@ class AISClient:
         self._auth = auth
         self._operations_path = operations_path.rstrip("/")
         self._run_guard = RunGuard(self._sandbox)
+        if guardrails is not None and not isinstance(guardrails, Guardrails):
+            raise ValidationError("guardrails", "must be a Guardrails or None")
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise ValidationError("rate_limit", "must be a RateLimit or None")
+        # Shared by every view: the quotas and the rate are the org's, not one sandbox's.
+        self._ledger = None if guardrails is None else RunLedger(guardrails, self._clock)
+        self._limiter = None if rate_limit is None else Limiter(rate_limit, self._clock)
         self._transport = Transport(
             base_url=self.base_url,
             headers={
@@ -134,6 +152,7 @@ class AISClient:
             http_client=http_client,
             transport=transport,
             max_response_bytes=check_int_range(max_response_bytes, "max_response_bytes", 1, 2**40),
+            limiter=self._limiter,
         )
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -171,6 +190,16 @@ class AISClient:
     def clock(self) -> Clock:
         """Time, sleep and jitter of this client (read-only)."""
         return self._clock
+
+    @property
+    def guardrails(self) -> Guardrails | None:
+        """The daily run quotas checked before a start, or `None` (read-only)."""
+        return None if self._ledger is None else self._ledger.guardrails
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The request rate shared by this client and its views, or `None` (read-only)."""
+        return None if self._limiter is None else self._limiter.policy
 
     @property
     def auth(self) -> TokenProvider:
@@ -311,7 +340,9 @@ class AISClient:
         """Start an ingestion run over the files of the given time window.
 
         The platform refuses a run while another of the same audience is in progress;
-        `run_and_wait` handles that for you.
+        `run_and_wait` handles that for you. With `guardrails`, a start that would break a
+        daily quota raises `QuotaExceededError` and nothing is sent; a server refusal for
+        a quota raises it too, with the `APIError` as its `__cause__`.
         """
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}/runs"
         check_run_window(data_filter_start_time, data_filter_end_time)
@@ -321,9 +352,37 @@ class AISClient:
                 UNSET if data_filter_end_time is None else _as_datetime(data_filter_end_time)
             ),
         )
-        return await self._transport.request(
-            "POST", path, into=IngestionRun, body=body, creates=True
-        )
+        ledger = self._ledger
+        reservation = None if ledger is None else ledger.reserve(self.sandbox, audience_id)
+        try:
+            run = await self._transport.request(
+                "POST", path, into=IngestionRun, body=body, creates=True
+            )
+        except BaseException as exc:
+            if ledger is not None and reservation is not None:
+                # A start that may have been carried out (a lost answer, a cancellation)
+                # keeps counting until a listing shows its run; a sure refusal does not.
+                if getattr(exc, "server_may_have_acted", True):
+                    ledger.unsettled(reservation)
+                else:
+                    ledger.release(reservation)
+            scope = guardrail_scope(exc) if isinstance(exc, APIError) else None
+            if scope is None:
+                raise
+            if ledger is not None:
+                raise ledger.refused(scope, self.sandbox, audience_id) from exc
+            limits = PLATFORM_GUARDRAILS
+            raise QuotaExceededError(
+                scope,
+                limit=limits.runs_per_sandbox_per_day
+                if scope == "sandbox"
+                else limits.runs_per_audience_per_day,
+                sandbox=self.sandbox,
+                audience_id=audience_id if scope == "audience" else None,
+            ) from exc
+        if ledger is not None and reservation is not None:
+            ledger.confirm(reservation, run)
+        return run
 
     async def get_run(self, audience_id: str, run_id: str) -> IngestionRun:
         """Fetch one ingestion run of an audience."""
@@ -382,6 +441,8 @@ class AISClient:
             properties=properties,
         )
         listing = await self._transport.request("GET", path, into=_RunListing, params=query or None)
+        if self._ledger is not None:
+            self._ledger.observe(self.sandbox, audience_id, listing.runs)
         return RunList(listing.runs, listing.page)
 
     # Waiting and bulk helpers (they live in _waiting.py and _bulk.py) ---------------

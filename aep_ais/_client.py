@@ -295,9 +295,17 @@ class AISClient:
         `server_may_have_acted`.
         """
         check_spec(spec)
-        return await self._transport.request(
-            "POST", "/external-audience/", into=Operation, body=spec, creates=True
+        path = "/external-audience/"
+        answer = await self._transport.call("POST", path, into=Operation, body=spec, creates=True)
+        operation = answer.value
+        _waiting.accepted_id(
+            operation.operation_id,
+            "operationId",
+            status_code=answer.status_code,
+            method="POST",
+            path=path,
         )
+        return operation
 
     async def get_operation(self, operation_id: str) -> Operation:
         """Fetch the state of an audience-creation operation."""
@@ -340,9 +348,11 @@ class AISClient:
         """Start an ingestion run over the files of the given time window.
 
         The platform refuses a run while another of the same audience is in progress;
-        `run_and_wait` handles that for you. With `guardrails`, a start that would break a
-        daily quota raises `QuotaExceededError` and nothing is sent; a server refusal for
-        a quota raises it too, with the `APIError` as its `__cause__`.
+        `run_and_wait` handles that for you. An answer whose `runId` is not a plain
+        identifier raises `MalformedResponseError` (the server may have acted). With
+        `guardrails`, a start that would break a daily quota raises `QuotaExceededError`
+        and nothing is sent; a server refusal for a quota raises it too, with the
+        `APIError` as its `__cause__`.
         """
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}/runs"
         check_run_window(data_filter_start_time, data_filter_end_time)
@@ -355,8 +365,12 @@ class AISClient:
         ledger = self._ledger
         reservation = None if ledger is None else ledger.reserve(self.sandbox, audience_id)
         try:
-            run = await self._transport.request(
+            answer = await self._transport.call(
                 "POST", path, into=IngestionRun, body=body, creates=True
+            )
+            run = answer.value
+            _waiting.accepted_id(
+                run.run_id, "runId", status_code=answer.status_code, method="POST", path=path
             )
         except BaseException as exc:
             if ledger is not None and reservation is not None:
@@ -409,12 +423,13 @@ class AISClient:
         created_before: datetime | int | None = None,
         properties: Sequence[str] = (),
     ) -> RunList:
-        """List an audience's ingestion runs (newest first unless `sort_by` says otherwise).
+        """List an audience's ingestion runs (newest first, the documented default order).
 
-        `limit` is 1-40 (the platform's default is 20). `sort_by` is `name` or `createdAt`,
-        with a leading `-` for descending. `status` and `name` filter by equality,
-        `created_after`/`created_before` bound `createdAt` (inclusive, epoch seconds), and
-        `properties` passes raw filters such as `"status!=FAILED"` or `"name=containsX"`.
+        The filters are not in the published docs; a server may ignore them (the SDK's
+        own run guard never uses them). `limit` is 1-40. `sort_by` is `name` or
+        `createdAt`, with a leading `-` for descending. `status` and `name` filter by
+        equality, `created_after`/`created_before` bound `createdAt` (inclusive, epoch
+        seconds), and `properties` passes raw filters such as `"status!=FAILED"`.
         The result is a list; its `page` holds the `_page` facts when the API sends them.
         """
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}/runs"

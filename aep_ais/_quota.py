@@ -54,8 +54,9 @@ Guardrails.__module__ = "aep_ais"
 
 
 # A server refusal of a start is taken for a guardrail refusal when BOTH hold:
-# - its status is 400, 403, 409 or 422 (a refusal that says "no" to this request; 429 is
-#   a rate limit, 5xx a failure, and the guardrail refusal's status is not documented);
+# - its status is a 4xx other than 401, 404 and 429 (a refusal that says "no" to this
+#   request; 401 is the token, 404 the audience, 429 a rate limit, 5xx a failure; the
+#   guardrail refusal's status is not documented, so 400, 403, 409, 422 and others count);
 # - its message or detail names a daily quota: "guardrail", "quota", or "<n> ingestion(s)
 #   / runs a day / per day" (the emulator sends 422 `100960-422` "guardrail: at most 100
 #   ingestion runs a day per sandbox ..."; the docs' guardrails table reads "100 ingestion
@@ -63,7 +64,7 @@ Guardrails.__module__ = "aep_ais"
 # A 409/422 without those words stays what it was: maybe a run in progress, which the run
 # guard looks into. The scope is "audience" when the text says "per audience" (or names an
 # audience and not a sandbox), else "sandbox".
-_REFUSAL_STATUSES = frozenset({400, 403, 409, 422})
+_REFUSAL_STATUSES = frozenset(range(400, 500)) - {401, 404, 429}
 _QUOTA_WORDS = re.compile(
     r"guardrail|quota|(?:ingestions?|runs?)\b[^.;]*\b(?:a|per)\s+day|"
     r"\d+\s+ingestions?\s+per\s+(?:audience|sandbox)",

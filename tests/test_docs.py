@@ -184,7 +184,7 @@ async def _call(function: Any) -> None:
             spec = aep_ais.AudienceSpec(
                 name="Docs audience",
                 fields=[aep_ais.AudienceField(name="email", type="string", identity_ns="email")],
-                source_spec=aep_ais.SourceSpec(path="docs/audience.csv"),
+                source_spec=aep_ais.SourceSpec(path="docs/audience.csv", cloud_type="DLZ"),
             )
             values["audience_id"] = (await ais.create_and_wait(spec)).audience_id
         result = function(**{name: values[name] for name in wanted})

@@ -297,5 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept only unexpired tokens issued by the emulator's own token endpoint",
     )
 
+    # Imported here: `bulk` imports `commands`, which imports this module.
+    from .bulk import add_bulk_commands
+
+    add_bulk_commands(add, _positive_int, parse_date)
+
     add("demo", "the whole life cycle on an in-process emulator, in a few seconds (no --json)")
     return parser

@@ -231,3 +231,28 @@ async def test_a_journaled_create_lost_mid_request_is_reported(tmp_path: Path) -
     assert isinstance(results[1].error, aep_ais.AnswerLostError)
     assert results[1].error.index == 1
     assert list(emu.create_attempts) == ["lost-00000"]
+
+
+async def test_the_readme_example_runs_and_resumes(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    [example] = [b for b in blocks if "async def refresh_all(" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    clock = FakeClock()
+    emu = Emulator(clock=clock, operation_time=1.0, run_time=2.0)
+    small = aep_ais.Guardrails(runs_per_sandbox_per_day=2, runs_per_audience_per_day=10)
+    journal = str(tmp_path / "refresh.jsonl")
+    async with _client(emu, clock, guardrails=small) as ais:
+        a = await _audiences(ais, 3, "ra")
+        b = await _audiences(ais.with_options(sandbox="s1"), 1, "rb")
+        items = [("s0", x) for x in a] + [("s1", b[0])]
+        tally = await namespace["refresh_all"](ais, items, SINCE, journal)
+        assert tally == {"ok": 3, "over quota": 1, "failed": 0}
+        mark = len(emu.request_log)
+        # The rerun: finished items from the journal; the quota-skipped one is tried
+        # again and refused by the ledger, still without a request.
+        assert await namespace["refresh_all"](ais, items, SINCE, journal) == tally
+        assert len(emu.request_log) == mark

@@ -8,10 +8,11 @@ Three parts, each printing `RESULT` lines:
   and its other 60 items must end with `QuotaExceededError` with no request sent.
   Counted from the emulator: runs per sandbox, requests that name a skipped audience,
   guardrail refusals (422).
-- `ratelimit` (virtual time, `Emulator(rate_limit=50)`): the life cycle of 1,000 audiences
-  (`create_many` with waits, then `run_many`) with `RateLimit(per_second=50)` and without
-  it. The ideal is the requests the life cycle needed (429s left out) at 50 a second;
-  figures are virtual seconds, so they show the pacing alone, not the machine.
+- `ratelimit` (real time, in-process `Emulator(rate_limit=R)`, R = 100 a second by
+  default): the life cycle of 1,000 audiences (`create_many` with waits, then `run_many`)
+  with `RateLimit(per_second=R)` and without it. The ideal is the longer of the requests
+  the life cycle needed (429s left out) at R a second and the same life cycle's time with
+  no rate limit anywhere.
 - `crash` (real processes and time): a child process runs `create_many` then `run_many` of
   N audiences, with journals, against an emulator served by another process; it is killed
   with SIGKILL at a random moment (seeded), then run again with the same journals. From
@@ -124,31 +125,43 @@ async def quota(sandboxes: int, per_sandbox: int, first: int) -> None:
 # ratelimit -----------------------------------------------------------------------------
 
 
-async def _life_cycle(n: int, rate: float | None, limited: bool) -> tuple[float, int, int]:
-    clock = FakeClock(seed=7)
-    emu = Emulator(clock=clock, operation_time=2.0, run_time=2.0, guardrails=False, rate_limit=rate)
+async def _life_cycle(
+    n: int, rate: float | None, limited: bool, t: float
+) -> tuple[float, int, int]:
+    # Real time, in-process (no socket): a rate is a matter of real seconds, and the fake
+    # clock's shared virtual time only approximates many concurrent sleepers.
+    emu = Emulator(operation_time=t, run_time=t, guardrails=False, rate_limit=rate, seed=7)
     kwargs: dict[str, Any] = {"guardrails": None}
     if limited and rate is not None:
         kwargs["rate_limit"] = aep_ais.RateLimit(per_second=rate)
     # Enough retries that a 429 never ends an item: the baseline pays in time, not errors.
     kwargs["retry"] = aep_ais.RetryPolicy(max_attempts=50)
-    async with _client(emu, clock, **kwargs) as ais:
-        start = clock.now()
+    async with aep_ais.AISClient(
+        org_id=ORG,
+        sandbox="rate",
+        auth=aep_ais.StaticToken("many-benchmark"),
+        api_key="many-benchmark",
+        transport=emu.transport(),
+        poll=aep_ais.PollPolicy(interval=t / 2, max_interval=t),
+        **kwargs,
+    ) as ais:
+        start = time.perf_counter()
         specs = [audience_spec(i, "rate") for i in range(n)]
         made = await _many.create_many(ais, specs, concurrency=200)
         ids = [r.value.audience_id for r in made if r.ok]
         ran = await _many.run_many(ais, ids, data_filter_start_time=SINCE, concurrency=200)
-        elapsed = clock.now() - start
+        elapsed = time.perf_counter() - start
     failed = sum(not r.ok for r in (*made, *ran))
     assert failed == 0, f"{failed} items failed"
     return elapsed, len(emu.request_log), emu.throttled
 
 
-async def ratelimit(n: int, rate: float) -> None:
+async def ratelimit(n: int, rate: float, t: float) -> None:
     # The life cycle's own time, with no rate limit anywhere: polls and operation/run time.
-    free, _, _ = await _life_cycle(n, None, limited=False)
+    free, _, _ = await _life_cycle(n, None, limited=False, t=t)
+    print(f"ratelimit: {n} audiences, server rate {rate:g}/s, T {t:g} s, unlimited {free:.1f} s")
     for limited in (True, False):
-        elapsed, requests, throttled = await _life_cycle(n, rate, limited)
+        elapsed, requests, throttled = await _life_cycle(n, rate, limited, t)
         # The ideal: the requests the life cycle needed (429s left out) at the server's
         # rate, or the life cycle's own time when that is longer.
         ideal = max(free, (requests - throttled) / rate)
@@ -158,7 +171,7 @@ async def ratelimit(n: int, rate: float) -> None:
             ok = elapsed <= 1.1 * ideal and throttled <= 0.01 * requests
             target = f" target <= 1.1 and <= 1% 429s {'met' if ok else 'missed'}"
         print(
-            f"RESULT life cycle {label}: virtual wall {elapsed:.1f} s, ideal {ideal:.1f} s "
+            f"RESULT life cycle {label}: wall {elapsed:.1f} s, ideal {ideal:.1f} s "
             f"({requests - throttled} requests at {rate:g}/s; {free:.1f} s unlimited), "
             f"429s {throttled} of {requests} answers ({100 * throttled / requests:.2f} %), "
             f"ratio {elapsed / ideal:.3f}{target}"
@@ -282,6 +295,7 @@ def main() -> int:
     parser.add_argument("--audiences", type=int)
     parser.add_argument("--journal")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rate", type=float, default=100.0, help="server rate (ratelimit)")
     args = parser.parse_args()
     if args.child:
         asyncio.run(child(args.port, args.audiences, args.journal, args.seed))
@@ -293,7 +307,10 @@ def main() -> int:
         else:
             asyncio.run(quota(sandboxes=50, per_sandbox=100, first=60))
     if "ratelimit" in parts:
-        asyncio.run(ratelimit(n=40 if args.quick else 1000, rate=50.0))
+        if args.quick:
+            asyncio.run(ratelimit(n=20, rate=50.0, t=0.2))
+        else:
+            asyncio.run(ratelimit(n=args.audiences or 1000, rate=args.rate, t=2.0))
     if "crash" in parts:
         n = args.audiences or (30 if args.quick else 1000)
         for seed in (1, 2, 3) if not args.quick else (1,):

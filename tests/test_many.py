@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -233,10 +234,11 @@ async def test_a_journaled_create_lost_mid_request_is_reported(tmp_path: Path) -
     assert list(emu.create_attempts) == ["lost-00000"]
 
 
-async def test_the_readme_example_runs_and_resumes(tmp_path: Path) -> None:
-    import re
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+async def test_the_readme_example_runs_and_resumes(tmp_path: Path) -> None:
+    readme = README
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
     [example] = [b for b in blocks if "async def refresh_all(" in b]
     namespace: dict[str, Any] = {}

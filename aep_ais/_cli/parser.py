@@ -90,6 +90,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
 def _non_negative_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -290,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-guardrails",
         action="store_true",
         help="lift the daily run limits (100 per sandbox, 10 per audience)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=_positive_float,
+        metavar="N",
+        help="answer 429 (with Retry-After) beyond N requests a second",
     )
     p.add_argument(
         "--strict-tokens",

@@ -295,12 +295,16 @@ async def run_many(
     ) -> IngestionRun:
         await admission.enter(sandbox, audience_id)
         entered = True
+        entered_at = view.clock.time()
 
         def seen(run: IngestionRun) -> None:
             nonlocal entered
             on_status(run)
-            if entered:
-                # Its start is in the ledger now: let the next item of the sandbox in.
+            # A run created since this item was let in is its own (not another caller's
+            # that `if_active="wait"` waits for first): its start is in the ledger now,
+            # so the next item of the sandbox may go.
+            mine = run.created_at is None or run.created_at.timestamp() >= entered_at - 30.0
+            if entered and mine:
                 entered = False
                 admission.leave(sandbox)
 

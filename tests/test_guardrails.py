@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
 import anyio
 import pytest
@@ -219,3 +220,37 @@ def test_the_rate_limit_works_under_trio() -> None:
         return emu.throttled
 
     assert anyio.run(main, backend="trio") == 0
+
+
+async def test_a_cancelled_start_keeps_counting_until_a_listing_shows_its_run() -> None:
+    import httpx
+
+    clock = FakeClock()
+    arrived = anyio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            arrived.set()
+            await anyio.sleep_forever()
+        created = int(clock.time())
+        run = {"runId": "r-lost", "status": "PROCESSING", "createdAt": created}
+        return httpx.Response(200, json={"runs": [run]})
+
+    small = aep_ais.Guardrails(runs_per_sandbox_per_day=1, runs_per_audience_per_day=1)
+    async with aep_ais.AISClient(
+        org_id=ORG,
+        auth=aep_ais.StaticToken("tok"),
+        api_key="key",
+        clock=clock,
+        transport=httpx.MockTransport(handler),
+        guardrails=small,
+    ) as ais:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(ais.start_run, "a1", data_filter_start_time=SINCE))
+            await arrived.wait()
+            tg.cancel_scope.cancel()
+        # The server may have started it: the quota is held, nothing more is sent.
+        with pytest.raises(aep_ais.QuotaExceededError):
+            await ais.start_run("a2", data_filter_start_time=SINCE)
+        await ais.list_runs("a1")  # the run shows up: counted once, not twice
+        assert ais._ledger is not None and ais._ledger.count(ais.sandbox) == 1

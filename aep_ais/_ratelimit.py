@@ -4,9 +4,8 @@
 cuts it by `decrease` (at most once a second, so a burst of 429s answering requests
 sent together counts once) and pauses every sender for the answer's
 `Retry-After`; then the rate climbs back by `per_second * recovery` per second until it
-is `per_second` again (additive increase, multiplicative decrease). Waiters are served in
-turn under one anyio lock, so it works under asyncio and trio alike, and a cancelled
-waiter gives its turn up.
+is `per_second` again (additive increase, multiplicative decrease). Senders take slots in
+call order and sleep on the clock (anyio), so it works under asyncio and trio alike.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import anyio
 from attrs import field, frozen
 
 from ._errors import ValidationError
@@ -67,55 +65,49 @@ RateLimit.__module__ = "aep_ais"
 
 
 class Limiter:
-    """The token bucket of one `RateLimit`, on one clock."""
+    """The schedule of one `RateLimit`, on one clock (a GCRA-style token bucket).
+
+    Each `acquire` takes the next free slot at once (no lock: slots go in call order),
+    `1 / rate` after the previous one, or up to `burst - 1` slots in the past after an
+    idle spell, and sleeps until it. A sender that wakes a little late does not push the
+    later slots back, so sleep overshoot is not lost throughput. A cancelled sender's slot
+    is simply unused.
+    """
 
     def __init__(self, policy: RateLimit, clock: Clock) -> None:
         self.policy = policy
         self.clock = clock
         self.rate = float(policy.per_second)
-        self._tokens = float(policy.burst)
+        self._next = -math.inf  # the next free slot (clock.now() seconds)
         self._stamp = clock.now()
-        self._paused_until = -math.inf
         self._last_cut = -math.inf
-        self._lock: anyio.Lock | None = None
         self.throttled = 0  # 429s seen
 
-    def _refill(self, now: float) -> None:
-        elapsed = max(0.0, now - self._stamp)
-        self._stamp = now
+    def _recover(self, now: float) -> None:
         target = self.policy.per_second
         if self.rate < target:
+            elapsed = max(0.0, now - self._stamp)
             self.rate = min(target, self.rate + target * self.policy.recovery * elapsed)
-        self._tokens = min(float(self.policy.burst), self._tokens + elapsed * self.rate)
+        self._stamp = now
 
     async def acquire(self) -> None:
-        """Wait for this request's turn."""
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        async with self._lock:
-            while True:
-                now = self.clock.now()
-                self._refill(now)
-                wait = self._paused_until - now
-                if wait <= 0:
-                    # Rounding leaves 0.999...: a wait for the rest would be too short to
-                    # move a clock forward.
-                    if self._tokens >= 1.0 - 1e-9:
-                        self._tokens = max(0.0, self._tokens - 1.0)
-                        return
-                    wait = (1.0 - self._tokens) / self.rate
-                await self.clock.sleep(wait)
+        """Wait for this request's slot."""
+        now = self.clock.now()
+        self._recover(now)
+        slot = max(self._next, now - (self.policy.burst - 1) / self.rate)
+        self._next = slot + 1.0 / self.rate
+        if slot > now:
+            await self.clock.sleep(slot - now)
 
     def on_throttled(self, retry_after: float | None) -> None:
-        """A 429 came back: slow down, and pause everyone for its `Retry-After`."""
+        """A 429 came back: slow down, and hold every new slot back for its `Retry-After`."""
         self.throttled += 1
         now = self.clock.now()
-        self._refill(now)
+        self._recover(now)
         # 429s answering requests sent together are one signal, not many.
         if now - self._last_cut >= max(1.0, 1.0 / self.rate):
             floor = self.policy.per_second * self.policy.floor
             self.rate = max(floor, self.rate * self.policy.decrease)
             self._last_cut = now
-        self._tokens = min(self._tokens, 0.0)
-        if retry_after is not None and retry_after > 0:
-            self._paused_until = max(self._paused_until, now + min(retry_after, 120.0))
+        pause = 0.0 if retry_after is None else min(max(retry_after, 0.0), 120.0)
+        self._next = max(self._next, now + pause)

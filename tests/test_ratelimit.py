@@ -97,7 +97,7 @@ async def test_retry_after_pauses_every_sender() -> None:
     assert clock.now() >= 7.0
 
 
-async def test_a_cancelled_waiter_gives_its_turn_up() -> None:
+async def test_a_cancelled_waiter_leaves_the_limiter_usable() -> None:
     clock = FakeClock()
     limiter = Limiter(RateLimit(per_second=1), clock)
     await limiter.acquire()

@@ -258,3 +258,17 @@ async def test_the_readme_example_runs_and_resumes(tmp_path: Path) -> None:
         # again and refused by the ledger, still without a request.
         assert await namespace["refresh_all"](ais, items, SINCE, journal) == tally
         assert len(emu.request_log) == mark
+
+
+def test_run_many_with_a_journal_under_trio(tmp_path: Path) -> None:
+    async def main() -> tuple[int, int]:
+        clock = FakeClock()
+        emu = Emulator(clock=clock, operation_time=1.0, run_time=2.0)
+        small = aep_ais.Guardrails(runs_per_sandbox_per_day=3, runs_per_audience_per_day=10)
+        async with _client(emu, clock, guardrails=small) as ais:
+            auds = await _audiences(ais, 4, "t")
+            results = await run_many(ais, auds, journal=tmp_path / "j.jsonl")
+        quota = sum(isinstance(r.error, aep_ais.QuotaExceededError) for r in results)
+        return sum(r.ok for r in results), quota
+
+    assert anyio.run(main, backend="trio") == (3, 1)

@@ -11,6 +11,7 @@ call order and sleep on the clock (anyio), so it works under asyncio and trio al
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 from attrs import field, frozen
@@ -19,6 +20,10 @@ from ._errors import ValidationError
 from ._policies import Clock
 
 __all__ = ["Limiter", "RateLimit"]
+
+# The window a server counts requests in, with a little room for the time a request
+# takes to reach it.
+_WINDOW = 1.001
 
 
 def _number(low: float, high: float = math.inf, *, above: bool = True) -> Any:
@@ -81,6 +86,7 @@ class Limiter:
         self._next = -math.inf  # the next free slot (clock.now() seconds)
         self._stamp = clock.now()
         self._last_cut = -math.inf
+        self._sent: deque[float] = deque()  # when the last requests went out
         self.throttled = 0  # 429s seen
 
     def _recover(self, now: float) -> None:
@@ -91,13 +97,25 @@ class Limiter:
         self._stamp = now
 
     async def acquire(self) -> None:
-        """Wait for this request's slot."""
+        """Wait for this request's slot, then for room in the last second's window."""
         now = self.clock.now()
         self._recover(now)
         slot = max(self._next, now - (self.policy.burst - 1) / self.rate)
         self._next = slot + 1.0 / self.rate
         if slot > now:
             await self.clock.sleep(slot - now)
+        # Late wake-ups may bunch up; a server counts requests per second, so a request
+        # also waits until fewer than `rate` (plus `burst - 1`) went out in the last one.
+        room = max(1, int(self.rate)) + self.policy.burst - 1
+        sent = self._sent
+        while True:
+            now = self.clock.now()
+            while len(sent) > room:
+                sent.popleft()
+            if len(sent) < room or sent[0] <= now - _WINDOW:
+                break
+            await self.clock.sleep(sent[0] + _WINDOW - now)
+        sent.append(now)
 
     def on_throttled(self, retry_after: float | None) -> None:
         """A 429 came back: slow down, and hold every new slot back for its `Retry-After`."""

@@ -4,26 +4,23 @@
 cuts it by `decrease` (at most once a second, so a burst of 429s answering requests
 sent together counts once) and pauses every sender for the answer's
 `Retry-After`; then the rate climbs back by `per_second * recovery` per second until it
-is `per_second` again (additive increase, multiplicative decrease). Senders take slots in
-call order and sleep on the clock (anyio), so it works under asyncio and trio alike.
+is `per_second` again (additive increase, multiplicative decrease). Waiters are served in
+turn under one anyio lock, so it works under asyncio and trio alike, and a cancelled
+waiter gives its turn up.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import Any
 
+import anyio
 from attrs import field, frozen
 
 from ._errors import ValidationError
 from ._policies import Clock
 
 __all__ = ["Limiter", "RateLimit"]
-
-# The window a server counts requests in, with a little room for the time a request
-# takes to reach it.
-_WINDOW = 1.001
 
 
 def _number(low: float, high: float = math.inf, *, above: bool = True) -> Any:
@@ -70,62 +67,55 @@ RateLimit.__module__ = "aep_ais"
 
 
 class Limiter:
-    """The schedule of one `RateLimit`, on one clock (a GCRA-style token bucket).
-
-    Each `acquire` takes the next free slot at once (no lock: slots go in call order),
-    `1 / rate` after the previous one, or up to `burst - 1` slots in the past after an
-    idle spell, and sleeps until it. A sender that wakes a little late does not push the
-    later slots back, so sleep overshoot is not lost throughput. A cancelled sender's slot
-    is simply unused.
-    """
+    """The token bucket of one `RateLimit`, on one clock."""
 
     def __init__(self, policy: RateLimit, clock: Clock) -> None:
         self.policy = policy
         self.clock = clock
         self.rate = float(policy.per_second)
-        self._next = -math.inf  # the next free slot (clock.now() seconds)
+        self._tokens = float(policy.burst)
         self._stamp = clock.now()
+        self._paused_until = -math.inf
         self._last_cut = -math.inf
-        self._sent: deque[float] = deque()  # when the last requests went out
+        self._lock: anyio.Lock | None = None
         self.throttled = 0  # 429s seen
 
-    def _recover(self, now: float) -> None:
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._stamp)
+        self._stamp = now
         target = self.policy.per_second
         if self.rate < target:
-            elapsed = max(0.0, now - self._stamp)
             self.rate = min(target, self.rate + target * self.policy.recovery * elapsed)
-        self._stamp = now
+        self._tokens = min(float(self.policy.burst), self._tokens + elapsed * self.rate)
 
     async def acquire(self) -> None:
-        """Wait for this request's slot, then for room in the last second's window."""
-        now = self.clock.now()
-        self._recover(now)
-        slot = max(self._next, now - (self.policy.burst - 1) / self.rate)
-        self._next = slot + 1.0 / self.rate
-        if slot > now:
-            await self.clock.sleep(slot - now)
-        # Late wake-ups may bunch up; a server counts requests per second, so a request
-        # also waits until fewer than `rate` (plus `burst - 1`) went out in the last one.
-        room = max(1, int(self.rate)) + self.policy.burst - 1
-        sent = self._sent
-        while True:
-            now = self.clock.now()
-            while len(sent) > room:
-                sent.popleft()
-            if len(sent) < room or sent[0] <= now - _WINDOW:
-                break
-            await self.clock.sleep(sent[0] + _WINDOW - now)
-        sent.append(now)
+        """Wait for this request's turn."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            while True:
+                now = self.clock.now()
+                self._refill(now)
+                wait = self._paused_until - now
+                if wait <= 0:
+                    # Rounding leaves 0.999...: a wait for the rest would be too short to
+                    # move a clock forward.
+                    if self._tokens >= 1.0 - 1e-9:
+                        self._tokens = max(0.0, self._tokens - 1.0)
+                        return
+                    wait = (1.0 - self._tokens) / self.rate
+                await self.clock.sleep(wait)
 
     def on_throttled(self, retry_after: float | None) -> None:
-        """A 429 came back: slow down, and hold every new slot back for its `Retry-After`."""
+        """A 429 came back: slow down, and pause everyone for its `Retry-After`."""
         self.throttled += 1
         now = self.clock.now()
-        self._recover(now)
+        self._refill(now)
         # 429s answering requests sent together are one signal, not many.
         if now - self._last_cut >= max(1.0, 1.0 / self.rate):
             floor = self.policy.per_second * self.policy.floor
             self.rate = max(floor, self.rate * self.policy.decrease)
             self._last_cut = now
-        pause = 0.0 if retry_after is None else min(max(retry_after, 0.0), 120.0)
-        self._next = max(self._next, now + pause)
+        self._tokens = min(self._tokens, 0.0)
+        if retry_after is not None and retry_after > 0:
+            self._paused_until = max(self._paused_until, now + min(retry_after, 120.0))

@@ -41,8 +41,8 @@ async def test_paces_requests_at_the_rate_after_the_burst() -> None:
     times = await _send(limiter, clock, 13)
     assert times[:3] == [0.0, 0.0, 0.0]
     gaps = [b - a for a, b in itertools.pairwise(times[3:])]
-    assert all(g == pytest.approx(0.1, abs=0.002) for g in gaps)
-    assert times[-1] == pytest.approx(1.0, abs=0.002)
+    assert all(g == pytest.approx(0.1) for g in gaps)
+    assert times[-1] == pytest.approx(1.0)
 
 
 async def test_concurrent_senders_share_one_bucket() -> None:
@@ -58,9 +58,7 @@ async def test_concurrent_senders_share_one_bucket() -> None:
         for _ in range(41):
             tg.start_soon(one)
     assert len(sent) == 41
-    # 41 requests at 20 a second: not sooner than 2 s (the fake clock wakes concurrent
-    # sleepers together, so a little later).
-    assert 2.0 <= max(sent) <= 2.2
+    assert max(sent) == pytest.approx(2.0)
 
 
 async def test_a_429_halves_the_rate_then_it_climbs_back() -> None:
@@ -99,7 +97,7 @@ async def test_retry_after_pauses_every_sender() -> None:
     assert clock.now() >= 7.0
 
 
-async def test_a_cancelled_waiter_leaves_the_limiter_usable() -> None:
+async def test_a_cancelled_waiter_gives_its_turn_up() -> None:
     clock = FakeClock()
     limiter = Limiter(RateLimit(per_second=1), clock)
     await limiter.acquire()

@@ -35,7 +35,7 @@ from ._policies import Clock, PollPolicy
 from ._quota import RunLedger
 from ._resume import journaled_create, journaled_run
 from ._validation import check_id, check_run_window
-from ._waiting import IfActive, OnStatus, check_if_active
+from ._waiting import IfActive, check_if_active
 
 __all__ = ["create_many", "run_many"]
 
@@ -78,7 +78,7 @@ class _Client(Protocol):
         data_filter_end_time: datetime | int | None = None,
         poll: PollPolicy | None = None,
         if_active: IfActive = "wait",
-        on_status: OnStatus[IngestionRun] | None = None,
+        on_started: Callable[[IngestionRun], object] | None = None,
     ) -> IngestionRun: ...
 
     async def wait_for_run(
@@ -291,20 +291,18 @@ async def run_many(
     )
 
     async def start_and_wait(
-        view: _Client, sandbox: str, audience_id: str, on_status: Callable[[IngestionRun], None]
+        view: _Client, sandbox: str, audience_id: str, on_started: Callable[[IngestionRun], None]
     ) -> IngestionRun:
         await admission.enter(sandbox, audience_id)
         entered = True
-        entered_at = view.clock.time()
 
         def seen(run: IngestionRun) -> None:
             nonlocal entered
-            on_status(run)
-            # A run created since this item was let in is its own (not another caller's
-            # that `if_active="wait"` waits for first): its start is in the ledger now,
+            on_started(run)
+            # This call's own run exists (`on_started` is not called for another
+            # caller's run that "wait" waits out first): its start is in the ledger now,
             # so the next item of the sandbox may go.
-            mine = run.created_at is None or run.created_at.timestamp() >= entered_at - 30.0
-            if entered and mine:
+            if entered:
                 entered = False
                 admission.leave(sandbox)
 
@@ -315,7 +313,7 @@ async def run_many(
                 data_filter_end_time=data_filter_end_time,
                 poll=poll,
                 if_active=if_active,
-                on_status=seen,
+                on_started=seen,
             )
         except BaseException as exc:
             if entered:
@@ -340,7 +338,7 @@ async def run_many(
             book,
             index,
             window=window,
-            run=lambda on_status: start_and_wait(view, sandbox, audience_id, on_status),
+            run=lambda on_started: start_and_wait(view, sandbox, audience_id, on_started),
             resume=lambda run_id: view.wait_for_run(audience_id, run_id, poll=poll),
             list_runs=listing,
             now=view.clock.time,

@@ -127,9 +127,9 @@ async def journaled_run(
 ) -> IngestionRun:
     """Item `index` of a journaled `run_many`.
 
-    `run(on_status)` starts a run and waits for it (`run_and_wait`), calling `on_status`
-    with each polled state; `resume(run_id)` waits for a known run; `list_runs()` lists
-    the audience's runs, to find a start whose answer was lost.
+    `run(on_started)` starts a run and waits for it (`run_and_wait`), calling
+    `on_started` once with the run it waits for; `resume(run_id)` waits for a known run;
+    `list_runs()` lists the audience's runs, to find a start whose answer was lost.
     """
     state = journal.state(index)
     if state.value is not None:
@@ -148,15 +148,12 @@ async def journaled_run(
     if run_id is not None:
         return await _record(journal, index, resume(run_id))  # type: ignore[no-any-return]
 
-    sent_at = now()
-    journal.write(index, "intent", at=sent_at)
+    journal.write(index, "intent", at=now())
     seen: list[str] = []
 
-    def on_status(polled: IngestionRun) -> None:
-        # `run_and_wait` may first wait for another caller's run: only a run with this
-        # item's window, created after the intent, is this item's own.
-        if not seen and _own(polled, window, sent_at):
-            seen.append(polled.run_id)
-            journal.write(index, "started", run_id=polled.run_id)
+    def on_started(started: IngestionRun) -> None:
+        if not seen:
+            seen.append(started.run_id)
+            journal.write(index, "started", run_id=started.run_id)
 
-    return await _record(journal, index, run(on_status))  # type: ignore[no-any-return]
+    return await _record(journal, index, run(on_started))  # type: ignore[no-any-return]

@@ -12,7 +12,6 @@ import anyio
 import pytest
 
 import aep_ais
-from aep_ais import _many
 from aep_ais.testing import Emulator, FakeClock
 from benchmarks._lifecycle import audience_spec
 
@@ -35,14 +34,12 @@ def _client(emu: Emulator, clock: FakeClock, **kwargs: Any) -> aep_ais.AISClient
 
 async def run_many(ais: aep_ais.AISClient, items: Any, **kwargs: Any) -> list[Any]:
     kwargs.setdefault("concurrency", 16)
-    return await _many.run_many(
-        ais, items, data_filter_start_time=SINCE, ledger=ais._ledger, **kwargs
-    )
+    return await ais.run_many(items, data_filter_start_time=SINCE, **kwargs)
 
 
 async def create_many(ais: aep_ais.AISClient, items: Any, **kwargs: Any) -> list[Any]:
     kwargs.setdefault("concurrency", 16)
-    return await _many.create_many(ais, items, **kwargs)
+    return await ais.create_many(items, **kwargs)
 
 
 async def _audiences(ais: aep_ais.AISClient, n: int, prefix: str) -> list[str]:

@@ -41,7 +41,6 @@ from typing import Any
 from _harness import arg_parser
 
 import aep_ais
-from aep_ais import _many
 from aep_ais.testing import Emulator, FakeClock
 
 HERE = Path(__file__).resolve().parent
@@ -77,16 +76,12 @@ async def quota(sandboxes: int, per_sandbox: int, first: int) -> None:
             for s in range(sandboxes)
             for i in range(per_sandbox)
         ]
-        made = await _many.create_many(ais, specs, concurrency=500)
+        made = await ais.create_many(specs, concurrency=500)
         items = [(sb, r.value.audience_id) for (sb, _), r in zip(specs, made, strict=True)]
         batch1 = [it for i, it in enumerate(items) if i % per_sandbox < first]
-        r1 = await _many.run_many(
-            ais, batch1, data_filter_start_time=SINCE, concurrency=500, ledger=ais._ledger
-        )
+        r1 = await ais.run_many(batch1, data_filter_start_time=SINCE, concurrency=500)
         mark = len(emu.request_log)
-        r2 = await _many.run_many(
-            ais, items, data_filter_start_time=SINCE + 3600, concurrency=500, ledger=ais._ledger
-        )
+        r2 = await ais.run_many(items, data_filter_start_time=SINCE + 3600, concurrency=500)
     wall = time.perf_counter() - started
     per_sandbox_runs = Counter(run.scope[1] for run in emu.runs.values())
     skipped = [r.input for r in r2 if isinstance(r.error, aep_ais.QuotaExceededError)]
@@ -147,9 +142,9 @@ async def _life_cycle(
     ) as ais:
         start = time.perf_counter()
         specs = [audience_spec(i, "rate") for i in range(n)]
-        made = await _many.create_many(ais, specs, concurrency=200)
+        made = await ais.create_many(specs, concurrency=200)
         ids = [r.value.audience_id for r in made if r.ok]
-        ran = await _many.run_many(ais, ids, data_filter_start_time=SINCE, concurrency=200)
+        ran = await ais.run_many(ids, data_filter_start_time=SINCE, concurrency=200)
         elapsed = time.perf_counter() - start
     failed = sum(not r.ok for r in (*made, *ran))
     assert failed == 0, f"{failed} items failed"
@@ -193,10 +188,10 @@ async def child(port: int, n: int, journal: str, seed: int) -> None:
         poll=aep_ais.PollPolicy(interval=0.25, max_interval=1.0),
     ) as ais:
         specs = [audience_spec(i, f"crash{seed}") for i in range(n)]
-        made = await _many.create_many(ais, specs, concurrency=64, journal=journal + ".creates")
+        made = await ais.create_many(specs, concurrency=64, journal=journal + ".creates")
         ids = [r.value.audience_id for r in made if r.ok]
-        ran = await _many.run_many(
-            ais, ids, data_filter_start_time=SINCE, concurrency=64, journal=journal + ".runs"
+        ran = await ais.run_many(
+            ids, data_filter_start_time=SINCE, concurrency=64, journal=journal + ".runs"
         )
     ends = Counter("ok" if r.ok else type(r.error).__name__ for r in (*made, *ran))
     untyped = sum(1 for r in (*made, *ran) if r.error and not isinstance(r.error, aep_ais.AISError))

@@ -121,14 +121,14 @@ async def quota(sandboxes: int, per_sandbox: int, first: int) -> None:
 
 
 async def _life_cycle(
-    n: int, rate: float | None, limited: bool, t: float
+    n: int, rate: float | None, limited: bool, t: float, burst: int = 1
 ) -> tuple[float, int, int]:
     # Real time, in-process (no socket): a rate is a matter of real seconds, and the fake
     # clock's shared virtual time only approximates many concurrent sleepers.
     emu = Emulator(operation_time=t, run_time=t, guardrails=False, rate_limit=rate, seed=7)
     kwargs: dict[str, Any] = {"guardrails": None}
     if limited and rate is not None:
-        kwargs["rate_limit"] = aep_ais.RateLimit(per_second=rate)
+        kwargs["rate_limit"] = aep_ais.RateLimit(per_second=rate, burst=burst)
     # Enough retries that a 429 never ends an item: the baseline pays in time, not errors.
     kwargs["retry"] = aep_ais.RetryPolicy(max_attempts=50)
     async with aep_ais.AISClient(
@@ -151,16 +151,18 @@ async def _life_cycle(
     return elapsed, len(emu.request_log), emu.throttled
 
 
-async def ratelimit(n: int, rate: float, t: float) -> None:
+async def ratelimit(n: int, rate: float, t: float, burst: int = 1) -> None:
     # The life cycle's own time, with no rate limit anywhere: polls and operation/run time.
     free, _, _ = await _life_cycle(n, None, limited=False, t=t)
     print(f"ratelimit: {n} audiences, server rate {rate:g}/s, T {t:g} s, unlimited {free:.1f} s")
     for limited in (True, False):
-        elapsed, requests, throttled = await _life_cycle(n, rate, limited, t)
+        elapsed, requests, throttled = await _life_cycle(n, rate, limited, t, burst)
         # The ideal: the requests the life cycle needed (429s left out) at the server's
         # rate, or the life cycle's own time when that is longer.
         ideal = max(free, (requests - throttled) / rate)
         label = f"RateLimit(per_second={rate:g})" if limited else "no RateLimit"
+        if limited and burst > 1:
+            label = f"RateLimit(per_second={rate:g}, burst={burst})"
         target = ""
         if limited:
             ok = elapsed <= 1.1 * ideal and throttled <= 0.01 * requests
@@ -291,6 +293,7 @@ def main() -> int:
     parser.add_argument("--journal")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rate", type=float, default=100.0, help="server rate (ratelimit)")
+    parser.add_argument("--burst", type=int, default=1, help="RateLimit burst (ratelimit)")
     args = parser.parse_args()
     if args.child:
         asyncio.run(child(args.port, args.audiences, args.journal, args.seed))
@@ -305,7 +308,8 @@ def main() -> int:
         if args.quick:
             asyncio.run(ratelimit(n=20, rate=50.0, t=0.2))
         else:
-            asyncio.run(ratelimit(n=args.audiences or 1000, rate=args.rate, t=2.0))
+            n = args.audiences or 1000
+            asyncio.run(ratelimit(n=n, rate=args.rate, t=2.0, burst=args.burst))
     if "crash" in parts:
         n = args.audiences or (30 if args.quick else 1000)
         for seed in (1, 2, 3) if not args.quick else (1,):

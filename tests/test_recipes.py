@@ -413,7 +413,7 @@ def test_prefect_the_retry_condition_reads_retryable(prefect_recipe: ModuleType)
 
 
 async def test_many_sandboxes_runs_each_sandbox_with_its_own_view(
-    emulator: Emulator, clock: FakeClock
+    emulator: Emulator, clock: FakeClock, tmp_path: Path
 ) -> None:
     recipe = load("many_sandboxes")
     plan: dict[str, list[str]] = {}
@@ -426,10 +426,29 @@ async def test_many_sandboxes_runs_each_sandbox_with_its_own_view(
     # An audience of prod is not one of dev: it fails there, and only there.
     plan["dev"].append(plan["prod"][0])
     async with client_on(emulator, clock) as ais:
-        results = await recipe.refresh_all(ais, plan, wall(clock, -3600), concurrency=2)
+        results = await recipe.refresh_all(ais, plan, wall(clock, -3600), tmp_path, concurrency=2)
     assert [r.ok for r in results["prod"]] == [True, True, True]
     assert [r.ok for r in results["dev"]] == [True, True, True, False]
     assert isinstance(results["dev"][-1].error, aep_ais.NotFoundError)
     lines = recipe.summary(results)
     assert lines[0] == f"prod/{plan['prod'][0]}: SUCCESS"
     assert lines[-1].startswith(f"dev/{plan['prod'][0]}: NotFoundError")
+    assert (tmp_path / "dev.jsonl").is_file() and (tmp_path / "prod.jsonl").is_file()
+
+
+async def test_many_sandboxes_a_rerun_resumes_from_the_journals(
+    emulator: Emulator, clock: FakeClock, tmp_path: Path
+) -> None:
+    recipe = load("many_sandboxes")
+    async with client_on(emulator, clock, sandbox="dev") as ais:
+        audience = (await ais.create_and_wait(spec())).audience_id
+    assert audience is not None
+    plan = {"dev": [audience]}
+    since = wall(clock, -3600)
+    async with client_on(emulator, clock) as ais:
+        first = await recipe.refresh_all(ais, plan, since, tmp_path)
+    # The script is run again (say, after a crash): nothing is started twice.
+    async with client_on(emulator, clock) as ais:
+        again = await recipe.refresh_all(ais, plan, since, tmp_path)
+    assert again["dev"][0].value.run_id == first["dev"][0].value.run_id
+    assert emulator.start_attempts[audience] == 1

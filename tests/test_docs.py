@@ -10,6 +10,10 @@ real code, run here against the emulator on virtual time:
   fixture names (`ais`, `emulator`, `clock`, `audience_id`; none at all is fine too) is
   called, with a fresh emulator for each: `ais` is a client of it, `audience_id` an
   audience created on it. Functions with other parameters are only defined.
+
+The recipe pages (`docs/recipes/`) include whole files of `examples/recipes/`, which
+tests/test_recipes.py runs with their engines; the Airflow page's DAG needs the provider
+and is provided by tests/airflow (`NOT_RUN_HERE`). Their lines are checked for width here.
 """
 
 from __future__ import annotations

@@ -230,6 +230,7 @@ class OAuthServerToServer:
         # a failure recorded, shares that failure instead of asking IMS once more.
         self._fetches = 0
         self._failure: TokenError | None = None
+        self._cut_short = False  # the current fetch ended at its caller's deadline
 
     def __repr__(self) -> str:
         return (
@@ -268,10 +269,14 @@ class OAuthServerToServer:
                     error_code=failure.error_code,
                 )
             self._failure = None
+            self._cut_short = False
             try:
                 token = await self._fetch(ctx)
             except TokenError as exc:
-                self._failure = exc
+                # A fetch its caller's own deadline cut short says nothing about IMS:
+                # callers queued behind it (later deadlines, or none) ask for themselves.
+                if not self._cut_short:
+                    self._failure = exc
                 raise
             finally:
                 self._fetches += 1
@@ -289,11 +294,11 @@ class OAuthServerToServer:
             try:
                 return await self._fetch_once(ctx)
             except TokenError as exc:
+                if deadline is not None and ctx.clock.now() + (delay or 0.0) >= deadline:
+                    self._cut_short = True  # no retry (or no send) past the wait's deadline
                 transient = exc.status_code is None or exc.status_code in _TRANSIENT_STATUSES
-                if delay is None or not transient:
+                if delay is None or not transient or self._cut_short:
                     raise
-                if deadline is not None and ctx.clock.now() + delay >= deadline:
-                    raise  # the retry would come after the wait's deadline
                 what = "no answer" if exc.status_code is None else f"HTTP {exc.status_code}"
                 logger.debug("token request failed (%s); retrying in %g s", what, delay)
                 await ctx.clock.sleep(delay)

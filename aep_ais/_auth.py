@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_SCOPES",
     "IMS_TOKEN_URL",
     "AuthContext",
+    "BearerAuth",
     "FormResponse",
     "OAuthServerToServer",
     "StaticToken",
@@ -112,6 +113,52 @@ class TokenProvider(Protocol):
     def invalidate(self, token: str) -> None:
         """`token` was refused (401): stop handing it out, if it is still the current one."""
         ...
+
+
+_BEARER = "Bearer "
+
+
+class BearerAuth:
+    """The auth step of one call, shaped like httpx's `Auth.async_auth_flow`.
+
+    `async_auth_flow(headers)` runs once per attempt: it signs `headers` with the
+    provider's token and yields; the transport sends them and sends back the answer's
+    status. On the call's first 401 (before the deadline) the server did not act: the
+    refused token is invalidated and `headers` signed again with a fresh one, and the
+    flow yields once more, asking the transport to resend within the same attempt. A
+    provider that cannot refresh (it hands back the refused token) ends the flow: the 401
+    stands. Make one per call: the refresh happens at most once in a call.
+    """
+
+    __slots__ = ("_ctx", "_provider", "_refreshed")
+
+    def __init__(self, provider: TokenProvider, ctx: AuthContext) -> None:
+        self._provider = provider
+        self._ctx = ctx
+        self._refreshed = False
+
+    async def async_auth_flow(self, headers: MutableMapping[str, str]) -> AsyncGenerator[None, int]:
+        await self._sign(headers)
+        status = yield
+        if status != 401 or self._refreshed or self._past_deadline():
+            return
+        self._refreshed = True
+        # Only a hash is kept: a traceback through this frame must not hold the token.
+        refused = hash(headers["Authorization"])
+        self._provider.invalidate(headers["Authorization"].removeprefix(_BEARER))
+        await self._sign(headers)
+        if hash(headers["Authorization"]) == refused:
+            return  # the same token would only be refused again
+        yield
+
+    async def _sign(self, headers: MutableMapping[str, str]) -> None:
+        token = await self._provider.get_token(self._ctx)
+        headers["Authorization"] = _BEARER + token
+        del token  # kept in `headers` only, which the transport scrubs on any failure
+
+    def _past_deadline(self) -> bool:
+        deadline = self._ctx.deadline
+        return deadline is not None and self._ctx.clock.now() >= deadline
 
 
 def _check_token_text(value: object, what: str) -> str:

@@ -270,7 +270,7 @@ class AISClient:
         """
         check_spec(spec)
         path = "/external-audience/"
-        answer = await self._transport.call("POST", path, into=Operation, body=spec, creates=True)
+        answer = await self._transport.call("POST", path, into=Operation, body=spec)
         operation = answer.value
         _waiting.accepted_id(
             operation.operation_id,
@@ -333,9 +333,7 @@ class AISClient:
                 UNSET if data_filter_end_time is None else _as_datetime(data_filter_end_time)
             ),
         )
-        answer = await self._transport.call(
-            "POST", path, into=IngestionRun, body=body, creates=True
-        )
+        answer = await self._transport.call("POST", path, into=IngestionRun, body=body)
         run = answer.value
         _waiting.accepted_id(
             run.run_id, "runId", status_code=answer.status_code, method="POST", path=path

@@ -1,8 +1,9 @@
 """The one request pipeline: the only code in the SDK that touches httpx.
 
-Every endpoint goes through `Transport.call`: URL, the platform headers, the bearer token,
-per-request timeouts, retries with backoff and `Retry-After`, the 401 refresh-and-retry,
-error mapping and decoding into a model.
+Every endpoint goes through `Transport.call`: URL, the platform headers, the auth step
+(bearer token, the 401 refresh-and-resend: `BearerAuth`), per-request timeouts, retries
+(decided by `retry_reason`) with backoff and `Retry-After`, error mapping and decoding into
+a model.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import attrs
 import httpx
 
 from ._answers import decode_answer, error_from_answer, read_limited, request_id
-from ._auth import AuthContext, FormResponse, TokenProvider, check_secure_url
+from ._auth import AuthContext, BearerAuth, FormResponse, TokenProvider, check_secure_url
 from ._convert import unstructure
 from ._errors import (
     AISError,
@@ -37,7 +38,7 @@ from ._errors import (
 from ._policies import Clock, RetryPolicy, parse_retry_after
 from ._version import __version__
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "Transport"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "Transport", "retry_reason"]
 
 T = TypeVar("T")
 
@@ -161,6 +162,28 @@ def _total_bound(timeout: httpx.Timeout) -> float | None:
     return max(values) if values else None
 
 
+def retry_reason(error: AISError, method: str, attempt: int, max_attempts: int) -> str | None:
+    """Why attempt `attempt` of a `method` call that failed with `error` is worth another
+    (a short reason for logs and traces), or `None`: a pure decision.
+
+    No answer is retried when the method is idempotent or the connection was never made;
+    an answer is retried when its status is transient (`RETRY_STATUSES`) and the method
+    idempotent, a 429 for any method (the server refused before acting). Never past
+    `max_attempts` (which counts the first).
+    """
+    if attempt >= max_attempts:
+        return None
+    idempotent = method in IDEMPOTENT_METHODS
+    if isinstance(error, APIConnectionError):
+        if idempotent or not error.server_may_have_acted:
+            return "timeout" if isinstance(error, APITimeoutError) else "connection"
+        return None
+    status = getattr(error, "status_code", None)
+    if status in RETRY_STATUSES and (idempotent or status == 429):
+        return f"status {status}"
+    return None
+
+
 class Transport:
     """Sends requests to the AIS base URL and turns answers into models or errors."""
 
@@ -241,12 +264,11 @@ class Transport:
         into: type[T],
         body: Any = None,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        creates: bool = False,
         deadline: float | None = None,
     ) -> T:
         """Send a request and decode the answer into `into`."""
         answer = await self.call(
-            method, path, into=into, body=body, params=params, creates=creates, deadline=deadline
+            method, path, into=into, body=body, params=params, deadline=deadline
         )
         return answer.value
 
@@ -258,21 +280,18 @@ class Transport:
         into: type[T] | None,
         body: Any = None,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        creates: bool = False,
         deadline: float | None = None,
         gone_is_done: bool = False,
     ) -> Answer[T]:
         """Send a request, retrying per policy, and decode the answer into `into`.
 
-        `creates` marks a POST that makes something: it is retried only when the server
-        surely did not act (no connection was made, 429, or 401 before a token refresh).
+        A POST (which makes something) is retried only when the server surely did not act
+        (no connection was made, 429, or 401 before a token refresh): `retry_reason`.
         `deadline` (a `clock.now()` reading) bounds retries: no retry waits past it.
         `gone_is_done` (a delete) takes a 404 on a retry, after an attempt the server may
         have carried out, as that attempt's success. `into=None` expects no body.
         """
-        response = await self._send(
-            method, path, body, params, creates, deadline, gone_is_done=gone_is_done
-        )
+        response = await self._send(method, path, body, params, deadline, gone_is_done=gone_is_done)
         retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock.time())
         if into is None:
             return Answer(None, response.status_code, retry_after)  # type: ignore[arg-type]
@@ -286,7 +305,6 @@ class Transport:
         path: str,
         body: Any,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None,
-        creates: bool,
         deadline: float | None,
         *,
         gone_is_done: bool = False,
@@ -306,7 +324,7 @@ class Transport:
                 )
         if deadline is None:
             return await self._send_loop(
-                method, path, body, params, creates, None, gone_is_done, self._auth_ctx
+                method, path, body, params, None, gone_is_done, self._auth_ctx
             )
         # A hard bound: the token fetch (and its retries), every attempt and every backoff
         # run inside it. The clock's seconds are real ones, unless the clock says it is
@@ -321,7 +339,7 @@ class Transport:
             )
             with anyio.move_on_after(math.inf if self._virtual else left):
                 return await self._send_loop(
-                    method, path, body, params, creates, deadline, gone_is_done, ctx
+                    method, path, body, params, deadline, gone_is_done, ctx
                 )
         raise APITimeoutError(
             "no answer before the deadline",
@@ -336,12 +354,10 @@ class Transport:
         path: str,
         body: Any,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None,
-        creates: bool,
         deadline: float | None,
         gone_is_done: bool,
         auth_ctx: AuthContext,
     ) -> httpx.Response:
-        idempotent = method in IDEMPOTENT_METHODS and not creates
         content = None
         headers = self._headers.copy()
         if body is not None:
@@ -350,73 +366,30 @@ class Transport:
         url = self.base_url + path
         try:
             policy = self.retry
+            auth = BearerAuth(self._auth, auth_ctx)
             attempt = 0
-            refreshed = False
             maybe_done = False  # an earlier attempt may have been carried out
-            refused: tuple[int, APIError] | None = None  # (hash of the refused header, its 401)
             while True:
                 attempt += 1
-                token = await self._auth.get_token(auth_ctx)
-                headers["Authorization"] = f"Bearer {token}"
-                del token  # kept in `headers` only, scrubbed below if an exception leaves
-                if refused is not None and hash(headers["Authorization"]) == refused[0]:
-                    # The provider could not refresh (a static token): the same token would
-                    # only be refused again.
-                    raise refused[1]
-                started = self.clock.now()
-                error: AISError
-                retry_after: float | None = None
-                try:
-                    response = await self._attempt(
-                        method, url, path, content, headers, params, deadline
-                    )
-                except _NoAnswer as no_answer:
-                    error = no_answer.error
-                    # Keep the httpx exception as the cause the user sees.
-                    error.__cause__ = no_answer.__cause__
-                    retriable = idempotent or not error.server_may_have_acted
-                    if logger.isEnabledFor(logging.DEBUG):
-                        logger.debug(
-                            "%s %s -> no answer: %s (attempt %d, %.1f ms)",
-                            method,
-                            path,
-                            type(error).__name__,
-                            attempt,
-                            (self.clock.now() - started) * 1000,
-                        )
-                else:
-                    status = response.status_code
-                    if logger.isEnabledFor(logging.DEBUG):
-                        logger.debug(
-                            "%s %s -> %d (attempt %d, %.1f ms)",
-                            method,
-                            path,
-                            status,
-                            attempt,
-                            (self.clock.now() - started) * 1000,
-                        )
+                outcome = await self._authed_attempt(
+                    auth, method, url, path, content, headers, params, deadline, attempt
+                )
+                if isinstance(outcome, httpx.Response):
+                    status = outcome.status_code
                     if 200 <= status < 300:
-                        return response
+                        return outcome
                     if status == 404 and gone_is_done and maybe_done:
                         # The earlier attempt whose answer was lost did the work.
                         logger.debug(
                             "%s %s: gone on retry; the earlier attempt did it", method, path
                         )
-                        return response
-                    if status == 401 and not refreshed and not _past(deadline, self.clock):
-                        # The server did not act on a request it refused: refresh and retry once.
-                        refreshed = True
-                        self._auth.invalidate(headers["Authorization"].removeprefix("Bearer "))
-                        refused = (
-                            hash(headers["Authorization"]),
-                            error_from_answer(response, method, path, self.clock.time()),
-                        )
-                        attempt -= 1
-                        continue
-                    error = error_from_answer(response, method, path, self.clock.time())
-                    retriable = status in RETRY_STATUSES and (idempotent or status == 429)
-                    retry_after = error.retry_after
-                if not retriable or attempt >= policy.max_attempts:
+                        return outcome
+                    answered = error_from_answer(outcome, method, path, self.clock.time())
+                    error: APIError | APIConnectionError = answered
+                    retry_after = answered.retry_after
+                else:
+                    error, retry_after = outcome, None
+                if retry_reason(error, method, attempt, policy.max_attempts) is None:
                     raise error
                 maybe_done = maybe_done or error.server_may_have_acted
                 delay = policy.delay(attempt, self.clock.random(), retry_after)
@@ -431,6 +404,62 @@ class Transport:
             headers.pop("Authorization", None)
             _scrub_requests(exc)
             raise
+
+    async def _authed_attempt(
+        self,
+        auth: BearerAuth,
+        method: str,
+        url: str,
+        path: str,
+        content: bytes | None,
+        headers: httpx.Headers,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        deadline: float | None,
+        attempt: int,
+    ) -> httpx.Response | APIConnectionError:
+        """One attempt through the auth step: its answer, or the error of no answer.
+
+        A 401 the auth step refreshes for is sent again within the attempt.
+        """
+        flow = auth.async_auth_flow(headers)
+        try:
+            await anext(flow)  # signed
+            while True:
+                started = self.clock.now()
+                try:
+                    response = await self._attempt(
+                        method, url, path, content, headers, params, deadline
+                    )
+                except _NoAnswer as no_answer:
+                    error = no_answer.error
+                    # Keep the httpx exception as the cause the user sees.
+                    error.__cause__ = no_answer.__cause__
+                    if logger.isEnabledFor(logging.DEBUG):
+                        logger.debug(
+                            "%s %s -> no answer: %s (attempt %d, %.1f ms)",
+                            method,
+                            path,
+                            type(error).__name__,
+                            attempt,
+                            (self.clock.now() - started) * 1000,
+                        )
+                    return error
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug(
+                        "%s %s -> %d (attempt %d, %.1f ms)",
+                        method,
+                        path,
+                        response.status_code,
+                        attempt,
+                        (self.clock.now() - started) * 1000,
+                    )
+                try:
+                    await flow.asend(response.status_code)
+                except StopAsyncIteration:
+                    return response
+                # Refused (401): the auth step signed the headers again; resend.
+        finally:
+            await flow.aclose()  # a cancelled attempt leaves it suspended
 
     async def _attempt(
         self,

@@ -49,6 +49,7 @@ from ._models import (
     TTLExtension,
     Unset,
 )
+from ._observe import Hooks, PollEvent, RequestEvent, RetryEvent, WaitEndEvent
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
 from ._version import __version__
 from ._waiting import IfActive, OnStatus
@@ -74,6 +75,7 @@ __all__ = [
     "ExternalAudience",
     "FormResponse",
     "GatewayTimeoutError",
+    "Hooks",
     "IfActive",
     "IngestionRun",
     "InternalServerError",
@@ -87,10 +89,13 @@ __all__ = [
     "OperationStatus",
     "Page",
     "PermissionDeniedError",
+    "PollEvent",
     "PollPolicy",
     "QuotaExceededError",
     "RateLimitError",
+    "RequestEvent",
     "ResponseTooLargeError",
+    "RetryEvent",
     "RetryPolicy",
     "RunFailedError",
     "RunInProgressError",
@@ -109,6 +114,7 @@ __all__ = [
     "UnprocessableEntityError",
     "Unset",
     "ValidationError",
+    "WaitEndEvent",
     "WaitTimeoutError",
     "__version__",
     "from_dict",

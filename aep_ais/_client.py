@@ -30,6 +30,7 @@ from ._models import (
     _RunListing,
     _RunRequest,
 )
+from ._observe import NO_HOOKS, Hooks, traced
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Answer, Transport
 from ._validation import (
@@ -62,6 +63,7 @@ _READ_ONLY = {
     "poll": "use ais.with_options(poll=...), or poll= on the call",
     "clock": "pass clock= when building the client",
     "auth": "pass auth= when building the client",
+    "hooks": "pass hooks= when building the client",
 }
 
 
@@ -98,7 +100,11 @@ class AISClient:
         clock: Clock | None = None,
         operations_path: str = OPERATIONS_PATH,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        hooks: Hooks | None = None,
     ) -> None:
+        if hooks is not None and not isinstance(hooks, Hooks):
+            raise ValidationError("hooks", "must be an aep_ais.Hooks")
+        self._hooks = hooks or NO_HOOKS
         self._org_id = check_header_value(org_id, "org_id")
         self._sandbox = check_header_value(sandbox, "sandbox")
         if api_key is None:
@@ -172,6 +178,11 @@ class AISClient:
     def clock(self) -> Clock:
         """Time, sleep and jitter of this client (read-only)."""
         return self._clock
+
+    @property
+    def hooks(self) -> Hooks:
+        """The client-wide hooks, shared by every view of this client (read-only)."""
+        return self._hooks
 
     @property
     def auth(self) -> TokenProvider:
@@ -260,6 +271,7 @@ class AISClient:
 
     # Endpoints -----------------------------------------------------------------------
 
+    @traced()
     async def create_audience(self, spec: AudienceSpec) -> Operation:
         """Submit an audience for creation; returns the `Operation` to wait on.
 
@@ -281,6 +293,7 @@ class AISClient:
         )
         return operation
 
+    @traced("operation_id")
     async def get_operation(self, operation_id: str) -> Operation:
         """Fetch the state of an audience-creation operation."""
         return (await self._get_operation_answer(operation_id)).value
@@ -292,12 +305,14 @@ class AISClient:
         path = f"{self._operations_path}/{check_id(operation_id, 'operation_id')}"
         return await self._transport.call("GET", path, into=Operation, deadline=deadline)
 
+    @traced("audience_id")
     async def update_audience(self, audience_id: str, update: AudienceUpdate) -> ExternalAudience:
         """Change an audience's description, labels, field labels or TTL; returns it."""
         check_update(update)
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}"
         return await self._transport.request("PATCH", path, into=ExternalAudience, body=update)
 
+    @traced("audience_id")
     async def delete_audience(self, audience_id: str) -> None:
         """Delete an audience; raises `NotFoundError` if there is none with that id.
 
@@ -307,11 +322,13 @@ class AISClient:
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}"
         await self._transport.call("DELETE", path, into=None, gone_is_done=True)
 
+    @traced("audience_id")
     async def extend_ttl(self, audience_id: str) -> TTLExtension:
         """Extend an audience's data expiration by its original duration."""
         path = f"/external-audience/extend-ttl/{check_id(audience_id, 'audience_id')}"
         return await self._transport.request("POST", path, into=TTLExtension)
 
+    @traced("audience_id")
     async def start_run(
         self,
         audience_id: str,
@@ -340,6 +357,7 @@ class AISClient:
         )
         return run
 
+    @traced("audience_id", "run_id")
     async def get_run(self, audience_id: str, run_id: str) -> IngestionRun:
         """Fetch one ingestion run of an audience."""
         return (await self._get_run_answer(audience_id, run_id)).value
@@ -353,6 +371,7 @@ class AISClient:
         )
         return await self._transport.call("GET", path, into=IngestionRun, deadline=deadline)
 
+    @traced("audience_id")
     async def list_runs(
         self,
         audience_id: str,
@@ -402,6 +421,7 @@ class AISClient:
 
     # Waiting and bulk helpers (they live in _waiting.py and _bulk.py) ---------------
 
+    @traced("operation_id")
     async def wait_for_operation(
         self,
         operation_id: str,
@@ -417,6 +437,7 @@ class AISClient:
         """
         return await _waiting.wait_for_operation(self, operation_id, poll=poll, on_status=on_status)
 
+    @traced("audience_id", "run_id")
     async def wait_for_run(
         self,
         audience_id: str,
@@ -434,6 +455,7 @@ class AISClient:
             self, audience_id, run_id, poll=poll, on_status=on_status
         )
 
+    @traced()
     async def create_and_wait(
         self,
         spec: AudienceSpec,
@@ -448,6 +470,7 @@ class AISClient:
         """
         return await _waiting.create_and_wait(self, spec, poll=poll, on_status=on_status)
 
+    @traced("audience_id")
     async def run_and_wait(
         self,
         audience_id: str,
@@ -476,6 +499,7 @@ class AISClient:
             on_status=on_status,
         )
 
+    @traced()
     async def create_many(
         self,
         specs: Iterable[AudienceSpec],
@@ -496,6 +520,7 @@ class AISClient:
             self, specs, concurrency=concurrency, wait=wait, poll=poll, on_progress=on_progress
         )
 
+    @traced()
     async def run_many(
         self,
         audience_ids: Iterable[str],

@@ -23,6 +23,7 @@ import anyio.lowlevel
 import attrs
 import httpx
 
+from . import _observe
 from ._answers import decode_answer, error_from_answer, read_limited, request_id
 from ._auth import AuthContext, BearerAuth, FormResponse, TokenProvider, check_secure_url
 from ._convert import unstructure
@@ -182,6 +183,48 @@ def retry_reason(error: AISError, method: str, attempt: int, max_attempts: int) 
     if status in RETRY_STATUSES and (idempotent or status == 429):
         return f"status {status}"
     return None
+
+
+async def _retrying(
+    call: _observe.Call | None,
+    method: str,
+    path: str,
+    attempt: int,
+    reason: str,
+    delay: float,
+    error: APIError | APIConnectionError,
+) -> None:
+    """Report a retry: one WARNING, a span event and the `on_retry` hook."""
+    rid = getattr(error, "request_id", None)
+    logger.warning(
+        "%s %s: retrying in %.2fs (%s, attempt %d failed): %s",
+        method,
+        path,
+        delay,
+        reason,
+        attempt,
+        error,
+        extra=_observe.log_extra(
+            call,
+            method=method,
+            path=path,
+            attempt=attempt,
+            retry_reason=reason,
+            retry_wait=round(delay, 3),
+            request_id=rid,
+        ),
+    )
+    if call is not None:
+        call.event(
+            "aep.retry",
+            {"aep.retry.reason": reason, "aep.retry.wait": delay, "aep.retry.attempt": attempt},
+        )
+        hook = call.hooks.on_retry
+        if hook is not None:
+            event = _observe.RetryEvent(
+                method=method, path=path, attempt=attempt, reason=reason, wait=delay, request_id=rid
+            )
+            await call.emit(hook, event)
 
 
 class Transport:
@@ -367,12 +410,24 @@ class Transport:
         try:
             policy = self.retry
             auth = BearerAuth(self._auth, auth_ctx)
+            call = _observe.current()
+            sends = [0]  # HTTP requests sent for this call (resends included)
             attempt = 0
             maybe_done = False  # an earlier attempt may have been carried out
             while True:
                 attempt += 1
                 outcome = await self._authed_attempt(
-                    auth, method, url, path, content, headers, params, deadline, attempt
+                    auth,
+                    method,
+                    url,
+                    path,
+                    content,
+                    headers,
+                    params,
+                    deadline,
+                    attempt,
+                    sends,
+                    call,
                 )
                 if isinstance(outcome, httpx.Response):
                     status = outcome.status_code
@@ -389,14 +444,14 @@ class Transport:
                     retry_after = answered.retry_after
                 else:
                     error, retry_after = outcome, None
-                if retry_reason(error, method, attempt, policy.max_attempts) is None:
+                reason = retry_reason(error, method, attempt, policy.max_attempts)
+                if reason is None:
                     raise error
                 maybe_done = maybe_done or error.server_may_have_acted
                 delay = policy.delay(attempt, self.clock.random(), retry_after)
                 if deadline is not None and self.clock.now() + delay >= deadline:
                     raise error
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("%s %s: retrying in %.2fs after %s", method, path, delay, error)
+                await _retrying(call, method, path, attempt, reason, delay, error)
                 await self.clock.sleep(delay)
         except BaseException as exc:
             # A traceback keeps the frames' locals alive: leave no bearer token in them.
@@ -416,43 +471,45 @@ class Transport:
         params: Mapping[str, Any] | list[tuple[str, Any]] | None,
         deadline: float | None,
         attempt: int,
+        sends: list[int],
+        call: _observe.Call | None,
     ) -> httpx.Response | APIConnectionError:
         """One attempt through the auth step: its answer, or the error of no answer.
 
-        A 401 the auth step refreshes for is sent again within the attempt.
+        A 401 the auth step refreshes for is sent again within the attempt. Each send is
+        reported: a span (when tracing), a DEBUG log line and the `on_request` hook.
         """
         flow = auth.async_auth_flow(headers)
+        otel = _observe.tracer()
         try:
             await anext(flow)  # signed
             while True:
                 started = self.clock.now()
+                sends[0] += 1
                 try:
-                    response = await self._attempt(
-                        method, url, path, content, headers, params, deadline
-                    )
+                    if otel is None:
+                        response = await self._attempt(
+                            method, url, path, content, headers, params, deadline
+                        )
+                    else:
+                        response = await self._traced_attempt(
+                            otel,
+                            sends[0] - 1,
+                            method,
+                            url,
+                            path,
+                            content,
+                            headers,
+                            params,
+                            deadline,
+                        )
                 except _NoAnswer as no_answer:
                     error = no_answer.error
                     # Keep the httpx exception as the cause the user sees.
                     error.__cause__ = no_answer.__cause__
-                    if logger.isEnabledFor(logging.DEBUG):
-                        logger.debug(
-                            "%s %s -> no answer: %s (attempt %d, %.1f ms)",
-                            method,
-                            path,
-                            type(error).__name__,
-                            attempt,
-                            (self.clock.now() - started) * 1000,
-                        )
+                    await self._answered(call, method, path, attempt, started, None, error)
                     return error
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug(
-                        "%s %s -> %d (attempt %d, %.1f ms)",
-                        method,
-                        path,
-                        response.status_code,
-                        attempt,
-                        (self.clock.now() - started) * 1000,
-                    )
+                await self._answered(call, method, path, attempt, started, response, None)
                 try:
                     await flow.asend(response.status_code)
                 except StopAsyncIteration:
@@ -460,6 +517,80 @@ class Transport:
                 # Refused (401): the auth step signed the headers again; resend.
         finally:
             await flow.aclose()  # a cancelled attempt leaves it suspended
+
+    async def _answered(
+        self,
+        call: _observe.Call | None,
+        method: str,
+        path: str,
+        attempt: int,
+        started: float,
+        response: httpx.Response | None,
+        error: APIConnectionError | None,
+    ) -> None:
+        """Log one send at DEBUG (ids in `extra`) and call the `on_request` hook."""
+        hook = None if call is None else call.hooks.on_request
+        if hook is None and not logger.isEnabledFor(logging.DEBUG):
+            return
+        elapsed = self.clock.now() - started
+        status = None if response is None else response.status_code
+        rid = None if response is None else request_id(response.headers)
+        if logger.isEnabledFor(logging.DEBUG):
+            outcome = f"no answer: {type(error).__name__}" if response is None else str(status)
+            logger.debug(
+                "%s %s -> %s (attempt %d, %.1f ms)",
+                method,
+                path,
+                outcome,
+                attempt,
+                elapsed * 1000,
+                extra=_observe.log_extra(
+                    call,
+                    method=method,
+                    path=path,
+                    status_code=status,
+                    attempt=attempt,
+                    request_id=rid,
+                ),
+            )
+        if call is not None and hook is not None:
+            event = _observe.RequestEvent(
+                method=method,
+                path=path,
+                attempt=attempt,
+                status_code=status,
+                error=None if error is None else type(error).__name__,
+                elapsed=elapsed,
+                request_id=rid,
+            )
+            await call.emit(hook, event)
+
+    async def _traced_attempt(
+        self,
+        otel: Any,
+        resend_count: int,
+        method: str,
+        url: str,
+        path: str,
+        content: bytes | None,
+        headers: httpx.Headers,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        deadline: float | None,
+    ) -> httpx.Response:
+        """`_attempt` in a CLIENT span of its own (OpenTelemetry's HTTP conventions)."""
+        if params:
+            url = str(httpx.URL(url, params=params))
+        with _observe.http_span(otel, method, url, resend_count) as span:
+            try:
+                response = await self._attempt(method, url, path, content, headers, None, deadline)
+            except _NoAnswer as no_answer:
+                span.failed(no_answer.error)
+                raise
+            except BaseException as exc:
+                span.failed(exc)
+                raise
+            span.answered(response.status_code, request_id(response.headers))
+            return response
 
     async def _attempt(
         self,

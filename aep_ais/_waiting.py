@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
+from . import _observe
 from ._errors import (
     AISError,
     APIConnectionError,
@@ -209,15 +210,18 @@ async def _poll_for(
         return WaitTimeoutError(kind, timeout=policy.timeout, last_status=_status(last), **ids)
 
     try:
-        return await _poll(
-            fetch,
-            policy=policy,
-            clock=client.clock,
-            max_hint=client.retry.max_retry_after,
-            immediate=immediate,
-            on_status=on_status,
-            timed_out=timed_out,
-        )
+        # Poll events, `aep.polls` and the hooks (aep_ais._observe).
+        watch = _observe.Watch(kind, ids, client.clock.now)
+        async with watch:
+            return await _poll(
+                watch.fetch(fetch),
+                policy=policy,
+                clock=client.clock,
+                max_hint=client.retry.max_retry_after,
+                immediate=immediate,
+                on_status=on_status,
+                timed_out=timed_out,
+            )
     except AISError as exc:
         # `immediate` is false only right after this call's own create or start.
         if not immediate:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import anyio
 from attrs import frozen
 
+from . import _observe
 from ._errors import ValidationError
 from ._models import AudienceSpec, IngestionRun, Operation
 from ._policies import PollPolicy
@@ -138,7 +139,10 @@ async def create_many(
 
     async def work(spec: AudienceSpec) -> Operation:
         if wait:
-            return await create_and_wait(client, spec, poll=poll)
+            # A span per item under the bulk call's (aep_ais._observe).
+            return await _observe.run_item(
+                "aep_ais.create_and_wait", lambda: create_and_wait(client, spec, poll=poll)
+            )
         return await client.create_audience(spec)
 
     return await _bulk(specs, work, concurrency=limit, on_progress=on_progress)
@@ -167,13 +171,18 @@ async def run_many(
     check_if_active(if_active)
 
     async def work(audience_id: str) -> IngestionRun:
-        return await run_and_wait(
-            client,
-            audience_id,
-            data_filter_start_time=data_filter_start_time,
-            data_filter_end_time=data_filter_end_time,
-            poll=poll,
-            if_active=if_active,
+        # A span per item under the bulk call's (aep_ais._observe).
+        return await _observe.run_item(
+            "aep_ais.run_and_wait",
+            lambda: run_and_wait(
+                client,
+                audience_id,
+                data_filter_start_time=data_filter_start_time,
+                data_filter_end_time=data_filter_end_time,
+                poll=poll,
+                if_active=if_active,
+            ),
+            audience_id=audience_id,
         )
 
     return await _bulk(audience_ids, work, concurrency=limit, on_progress=on_progress)

@@ -33,6 +33,8 @@ __all__ = [
     "current",
     "http_span",
     "log_extra",
+    "run_call",
+    "run_item",
     "traced",
     "tracer",
 ]
@@ -41,6 +43,7 @@ logger = logging.getLogger("aep_ais")
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 A = TypeVar("A")
+R = TypeVar("R")
 
 # Log record `extra` fields: prefixed so none clashes with a `LogRecord` attribute.
 _ID_FIELDS = ("audience_id", "operation_id", "run_id")
@@ -313,6 +316,13 @@ def tracer() -> Any:
     return found
 
 
+def _use_span(span: Any) -> Any:
+    """`span` as the current one until the block ends, then ended."""
+    from opentelemetry.trace import use_span
+
+    return use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False)
+
+
 def _set_error(span: Any, exc: BaseException) -> None:
     from opentelemetry.trace import Status, StatusCode
 
@@ -339,6 +349,63 @@ def _learn(call: Call, result: Any) -> None:
             call.span.set_attribute("aep.polls", call.polls)
 
 
+async def run_call(
+    name: str,
+    hooks: Hooks,
+    sandbox: str,
+    ids: dict[str, str],
+    work: Callable[[], Awaitable[R]],
+) -> R:
+    """`await work()` as a `Call` named `name` (a span when tracing), inside the current one."""
+    parent = _CURRENT.get()
+    call = Call(hooks, sandbox, parent=parent)
+    if parent is not None:
+        call.audience_id = parent.audience_id
+        call.operation_id = parent.operation_id
+        call.run_id = parent.run_id
+    for key, value in ids.items():
+        setattr(call, key, value)
+    token = _CURRENT.set(call)
+    try:
+        otel = tracer()
+        if otel is None:
+            result = await work()
+            _learn(call, result)
+            return result
+        span = otel.start_span(name)
+        if not span.is_recording():
+            # A no-op provider or a sampled-out trace: nothing to attach or annotate.
+            result = await work()
+            _learn(call, result)
+            return result
+        call.span = span
+        span.set_attribute("aep.sandbox", call.sandbox)
+        for key in _ID_FIELDS:
+            value = getattr(call, key)
+            if value is not None:
+                span.set_attribute(f"aep.{key}", value)
+        with _use_span(span):
+            try:
+                result = await work()
+            except BaseException as exc:
+                if call.polls:
+                    span.set_attribute("aep.polls", call.polls)
+                _set_error(span, exc)
+                raise
+            _learn(call, result)
+            return result
+    finally:
+        _CURRENT.reset(token)
+
+
+async def run_item(name: str, work: Callable[[], Awaitable[R]], **ids: str) -> R:
+    """One item of a bulk call: a `Call` (and span) of its own under the bulk one."""
+    parent = _CURRENT.get()
+    if parent is None:
+        return await work()
+    return await run_call(name, parent.hooks, parent.sandbox, ids, work)
+
+
 def traced(*arg_ids: str) -> Callable[[F], F]:
     """Run a public client method as a `Call`, in a span `aep_ais.<name>` when tracing.
 
@@ -351,48 +418,17 @@ def traced(*arg_ids: str) -> Callable[[F], F]:
 
         @functools.wraps(method)
         async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            parent = _CURRENT.get()
-            call = Call(self._hooks, self._sandbox, parent=parent)
-            if parent is not None:
-                call.audience_id = parent.audience_id
-                call.operation_id = parent.operation_id
-                call.run_id = parent.run_id
+            ids = {}
             for key, value in zip(arg_ids, args, strict=False):
                 if isinstance(value, str):
-                    setattr(call, key, value)
+                    ids[key] = value
             for key in arg_ids:
                 value = kwargs.get(key)
                 if isinstance(value, str):
-                    setattr(call, key, value)
-            token = _CURRENT.set(call)
-            try:
-                otel = tracer()
-                if otel is None:
-                    result = await method(self, *args, **kwargs)
-                    _learn(call, result)
-                    return result
-                with otel.start_as_current_span(
-                    name, record_exception=False, set_status_on_exception=False
-                ) as span:
-                    if span.is_recording():
-                        call.span = span
-                        span.set_attribute("aep.sandbox", call.sandbox)
-                        for key in _ID_FIELDS:
-                            value = getattr(call, key)
-                            if value is not None:
-                                span.set_attribute(f"aep.{key}", value)
-                    try:
-                        result = await method(self, *args, **kwargs)
-                    except BaseException as exc:
-                        if call.span is not None:
-                            if call.polls:
-                                span.set_attribute("aep.polls", call.polls)
-                            _set_error(span, exc)
-                        raise
-                    _learn(call, result)
-                    return result
-            finally:
-                _CURRENT.reset(token)
+                    ids[key] = value
+            return await run_call(
+                name, self._hooks, self._sandbox, ids, lambda: method(self, *args, **kwargs)
+            )
 
         return wrapper  # type: ignore[return-value]
 

@@ -480,7 +480,8 @@ class Transport:
         reported: a span (when tracing), a DEBUG log line and the `on_request` hook.
         """
         flow = auth.async_auth_flow(headers)
-        otel = _observe.tracer()
+        # An HTTP span only under a recording call span (a no-op provider costs nothing).
+        otel = None if call is None or call.span is None else _observe.tracer()
         try:
             await anext(flow)  # signed
             while True:

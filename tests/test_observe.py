@@ -357,3 +357,29 @@ def test_hooks_must_be_a_hooks_value_and_are_read_only() -> None:
     ais = aep_ais.AISClient(org_id=ORG, auth=aep_ais.StaticToken("t"), api_key="k")
     with pytest.raises(AttributeError):
         ais.hooks = aep_ais.Hooks()  # type: ignore[misc]
+
+
+async def test_a_bulk_call_is_one_span_with_a_child_per_item(spans: InMemorySpanExporter) -> None:
+    clock = FakeClock(fixed_random=0.5)
+    emu = Emulator(clock=clock, operation_time=1.0, run_time=2.0)
+    async with _client(emu, clock) as ais:
+        created = await ais.create_many([spec(name=f"Bulk {i}") for i in range(2)], concurrency=2)
+        ids = [r.value.audience_id for r in created if r.value and r.value.audience_id]
+        await ais.run_many(ids, data_filter_start_time=1_700_000_000, concurrency=2)
+    finished = spans.get_finished_spans()
+    by_id = {s.context.span_id: s for s in finished}
+
+    def children(span: ReadableSpan) -> list[ReadableSpan]:
+        return [s for s in finished if s.parent and s.parent.span_id == span.context.span_id]
+
+    roots = [s for s in finished if s.parent is None or s.parent.span_id not in by_id]
+    assert sorted(s.name for s in roots) == ["aep_ais.create_many", "aep_ais.run_many"]
+    for root, item in [
+        ("aep_ais.create_many", "aep_ais.create_and_wait"),
+        ("aep_ais.run_many", "aep_ais.run_and_wait"),
+    ]:
+        [bulk] = [s for s in roots if s.name == root]
+        assert [s.name for s in children(bulk)] == [item, item]
+        assert all((s.attributes or {})["aep.status"] == "SUCCESS" for s in children(bulk))
+    runs = [s for s in finished if s.name == "aep_ais.run_and_wait"]
+    assert sorted((s.attributes or {})["aep.audience_id"] for s in runs) == sorted(ids)

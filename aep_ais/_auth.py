@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import urllib.parse
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
@@ -119,15 +119,16 @@ _BEARER = "Bearer "
 
 
 class BearerAuth:
-    """The auth step of one call, shaped like httpx's `Auth.async_auth_flow`.
+    """The auth step of one call: httpx's `Auth.async_auth_flow`, unrolled into two awaits.
 
-    `async_auth_flow(headers)` runs once per attempt: it signs `headers` with the
-    provider's token and yields; the transport sends them and sends back the answer's
-    status. On the call's first 401 (before the deadline) the server did not act: the
-    refused token is invalidated and `headers` signed again with a fresh one, and the
-    flow yields once more, asking the transport to resend within the same attempt. A
-    provider that cannot refresh (it hands back the refused token) ends the flow: the 401
-    stands. Make one per call: the refresh happens at most once in a call.
+    Before each send, `sign(headers)` puts the provider's token on the request. After it,
+    `resend(headers, status)` is told the answer's status and says whether to send the
+    same request again (the flow's second `yield`): on the call's first 401 (before the
+    deadline) the server did not act, so the refused token is invalidated, `headers` are
+    signed with a fresh one and the answer is `True`. A provider that cannot refresh (it
+    hands back the refused token) makes it `False`: the 401 stands. Make one per call:
+    the refresh happens at most once in a call. (Plain methods rather than an async
+    generator: asyncio tracks every async generator, which costs each request.)
     """
 
     __slots__ = ("_ctx", "_provider", "_refreshed")
@@ -137,24 +138,22 @@ class BearerAuth:
         self._ctx = ctx
         self._refreshed = False
 
-    async def async_auth_flow(self, headers: MutableMapping[str, str]) -> AsyncGenerator[None, int]:
-        await self._sign(headers)
-        status = yield
+    async def sign(self, headers: MutableMapping[str, str]) -> None:
+        """Put a bearer token on `headers` for the next send."""
+        token = await self._provider.get_token(self._ctx)
+        headers["Authorization"] = _BEARER + token
+        del token  # kept in `headers` only, which the transport scrubs on any failure
+
+    async def resend(self, headers: MutableMapping[str, str], status: int) -> bool:
+        """Whether the request just answered `status` is to be sent again, re-signed."""
         if status != 401 or self._refreshed or self._past_deadline():
-            return
+            return False
         self._refreshed = True
         # Only a hash is kept: a traceback through this frame must not hold the token.
         refused = hash(headers["Authorization"])
         self._provider.invalidate(headers["Authorization"].removeprefix(_BEARER))
-        await self._sign(headers)
-        if hash(headers["Authorization"]) == refused:
-            return  # the same token would only be refused again
-        yield
-
-    async def _sign(self, headers: MutableMapping[str, str]) -> None:
-        token = await self._provider.get_token(self._ctx)
-        headers["Authorization"] = _BEARER + token
-        del token  # kept in `headers` only, which the transport scrubs on any failure
+        await self.sign(headers)
+        return hash(headers["Authorization"]) != refused  # the same would be refused again
 
     def _past_deadline(self) -> bool:
         deadline = self._ctx.deadline

@@ -334,6 +334,8 @@ def _set_error(span: Any, exc: BaseException) -> None:
 
 def _learn(call: Call, result: Any) -> None:
     """Take the ids a result names into `call` and the calls it runs in; its status too."""
+    if result is None:
+        return
     for key in _ID_FIELDS:
         value = getattr(result, key, None)
         if isinstance(value, str):
@@ -367,7 +369,7 @@ async def run_call(
         setattr(call, key, value)
     token = _CURRENT.set(call)
     try:
-        otel = tracer()
+        otel = _tracer[0] if _tracer else tracer()
         if otel is None:
             result = await work()
             _learn(call, result)

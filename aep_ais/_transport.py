@@ -479,45 +479,36 @@ class Transport:
         A 401 the auth step refreshes for is sent again within the attempt. Each send is
         reported: a span (when tracing), a DEBUG log line and the `on_request` hook.
         """
-        flow = auth.async_auth_flow(headers)
         # An HTTP span only under a recording call span (a no-op provider costs nothing).
         otel = None if call is None or call.span is None else _observe.tracer()
-        try:
-            await anext(flow)  # signed
-            while True:
-                started = self.clock.now()
-                sends[0] += 1
-                try:
-                    if otel is None:
-                        response = await self._attempt(
-                            method, url, path, content, headers, params, deadline
-                        )
-                    else:
-                        response = await self._traced_attempt(
-                            otel,
-                            sends[0] - 1,
-                            method,
-                            url,
-                            path,
-                            content,
-                            headers,
-                            params,
-                            deadline,
-                        )
-                except _NoAnswer as no_answer:
-                    error = no_answer.error
-                    # Keep the httpx exception as the cause the user sees.
-                    error.__cause__ = no_answer.__cause__
+        report = (call is not None and call.hooks.on_request is not None) or logger.isEnabledFor(
+            logging.DEBUG
+        )
+        await auth.sign(headers)
+        while True:
+            started = self.clock.now()
+            sends[0] += 1
+            try:
+                if otel is None:
+                    response = await self._attempt(
+                        method, url, path, content, headers, params, deadline
+                    )
+                else:
+                    response = await self._traced_attempt(
+                        otel, sends[0] - 1, method, url, path, content, headers, params, deadline
+                    )
+            except _NoAnswer as no_answer:
+                error = no_answer.error
+                # Keep the httpx exception as the cause the user sees.
+                error.__cause__ = no_answer.__cause__
+                if report:
                     await self._answered(call, method, path, attempt, started, None, error)
-                    return error
+                return error
+            if report:
                 await self._answered(call, method, path, attempt, started, response, None)
-                try:
-                    await flow.asend(response.status_code)
-                except StopAsyncIteration:
-                    return response
-                # Refused (401): the auth step signed the headers again; resend.
-        finally:
-            await flow.aclose()  # a cancelled attempt leaves it suspended
+            if not await auth.resend(headers, response.status_code):
+                return response
+            # Refused (401): the auth step signed the headers again; resend.
 
     async def _answered(
         self,
@@ -531,8 +522,6 @@ class Transport:
     ) -> None:
         """Log one send at DEBUG (ids in `extra`) and call the `on_request` hook."""
         hook = None if call is None else call.hooks.on_request
-        if hook is None and not logger.isEnabledFor(logging.DEBUG):
-            return
         elapsed = self.clock.now() - started
         status = None if response is None else response.status_code
         rid = None if response is None else request_id(response.headers)

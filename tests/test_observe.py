@@ -383,3 +383,29 @@ async def test_a_bulk_call_is_one_span_with_a_child_per_item(spans: InMemorySpan
         assert all((s.attributes or {})["aep.status"] == "SUCCESS" for s in children(bulk))
     runs = [s for s in finished if s.name == "aep_ais.run_and_wait"]
     assert sorted((s.attributes or {})["aep.audience_id"] for s in runs) == sorted(ids)
+
+
+async def test_a_cancelled_wait_still_reports_its_end() -> None:
+    import anyio
+
+    clock = FakeClock()
+    emu = Emulator(clock=clock, operation_time=3600.0)
+    ends: list[aep_ais.WaitEndEvent] = []
+
+    async def on_wait_end(event: aep_ais.WaitEndEvent) -> None:
+        await anyio.lowlevel.checkpoint()  # an async hook runs even under the cancel
+        ends.append(event)
+
+    async with _client(emu, clock, hooks=aep_ais.Hooks(on_wait_end=on_wait_end)) as ais:
+        op = await ais.create_audience(spec(name="Cancelled"))
+        seen: list[aep_ais.Operation] = []
+        with anyio.CancelScope() as scope:
+
+            def cancel_on_the_second(state: aep_ais.Operation) -> None:
+                seen.append(state)
+                if len(seen) == 2:
+                    scope.cancel()
+
+            await ais.wait_for_operation(op.operation_id, on_status=cancel_on_the_second)
+    [end] = ends
+    assert (end.outcome, end.polls, end.status) == ("cancelled", 2, "PROCESSING")

@@ -161,7 +161,15 @@ def test_every_public_name_and_method_has_a_docstring() -> None:
 
 
 @pytest.mark.parametrize(
-    "method", [*ENDPOINTS, "wait_for_operation", "wait_for_run", "create_and_wait", "run_and_wait"]
+    "method",
+    [
+        *ENDPOINTS,
+        "wait_for_operation",
+        "wait_for_run",
+        "create_and_wait",
+        "run_and_wait",
+        "ensure_run",
+    ],
 )
 def test_traced_methods_keep_their_signature_and_name(method: str) -> None:
     fn = getattr(aep_ais.AISClient, method)

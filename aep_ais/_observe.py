@@ -94,6 +94,8 @@ class PollEvent:
     """`None` when the poll failed with a transient error (it is polled again)."""
     polls: int
     """Polls of this wait so far, this one included."""
+    wait: float
+    """Seconds since the previous poll of this wait answered (or since it began)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -212,7 +214,7 @@ class Watch:
     run the wait inside `async with watch:`.
     """
 
-    __slots__ = ("_call", "_ids", "_kind", "_now", "_polls", "_started", "_status")
+    __slots__ = ("_call", "_ids", "_kind", "_last", "_now", "_polls", "_started", "_status")
 
     def __init__(self, kind: str, ids: dict[str, str], now: Callable[[], float]) -> None:
         self._call = current()
@@ -221,7 +223,7 @@ class Watch:
         self._now = now
         self._polls = 0
         self._status: str | None = None
-        self._started = 0.0
+        self._started = self._last = 0.0
 
     def _event_ids(self) -> dict[str, str | None]:
         ids = self._ids
@@ -234,36 +236,44 @@ class Watch:
             return fetch
 
         async def polled(*args: Any) -> A:
+            wait = self._now() - self._last
             try:
                 answer = await fetch(*args)
             except Exception:
-                await self._report(call, None, ok=False)
+                await self._report(call, None, wait, ok=False)
                 raise
             raw = getattr(getattr(answer, "value", answer), "status", None)
-            await self._report(call, None if raw is None else str(raw), ok=True)
+            await self._report(call, None if raw is None else str(raw), wait, ok=True)
             return answer
 
         return polled
 
-    async def _report(self, call: Call, status: str | None, *, ok: bool) -> None:
+    async def _report(self, call: Call, status: str | None, wait: float, *, ok: bool) -> None:
+        self._last = self._now()
         self._polls = polls = call.polled()
         if ok:
             self._status = status
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "%s poll %d: %s",
+                "%s poll %d after %.2fs: %s",
                 self._kind,
                 polls,
+                wait,
                 status if ok else "failed",
-                extra=log_extra(call, poll=polls, status=status),
+                extra=log_extra(call, poll=polls, poll_wait=round(wait, 3), status=status),
             )
-        call.event("aep.poll", {"aep.poll.number": polls, "aep.status": status or ""})
+        call.event(
+            "aep.poll",
+            {"aep.poll.number": polls, "aep.poll.wait": wait, "aep.status": status or ""},
+        )
         if call.hooks.on_poll is not None:
-            event = PollEvent(kind=self._kind, status=status, polls=polls, **self._event_ids())
+            event = PollEvent(
+                kind=self._kind, status=status, polls=polls, wait=wait, **self._event_ids()
+            )
             await call.emit(call.hooks.on_poll, event)
 
     async def __aenter__(self) -> Watch:
-        self._started = self._now()
+        self._started = self._last = self._now()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:

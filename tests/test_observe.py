@@ -123,6 +123,8 @@ async def test_the_span_tree_of_create_and_wait_and_run_and_wait(
     ]
     polls = [dict(e.attributes or {}) for e in create.events if e.name == "aep.poll"]
     assert [p["aep.poll.number"] for p in polls] == [1, 2, 3]
+    # The engine's sleep before each poll (FakeClock, fixed jitter): 1 s growing by 1.2.
+    assert [p["aep.poll.wait"] for p in polls] == pytest.approx([1.0, 1.2, 1.44])
     assert polls[-1]["aep.status"] == "SUCCESS"
 
     http = [s for s in finished if s.kind == SpanKind.CLIENT]
@@ -306,6 +308,9 @@ async def test_hooks_see_requests_retries_polls_and_the_end_of_waits() -> None:
     end = seen[9]
     assert (end.kind, end.outcome, end.status, end.polls) == ("operation", "done", "SUCCESS", 3)
     assert end.operation_id == op.operation_id and end.elapsed > 0
+    poll_events = [e for e in seen if isinstance(e, aep_ais.PollEvent)]
+    assert [e.polls for e in poll_events] == [1, 2, 3]
+    assert all(e.wait > 0 for e in poll_events)
     assert [e.status_code for e in seen if isinstance(e, aep_ais.RequestEvent)] == [
         202,
         503,
@@ -409,3 +414,10 @@ async def test_a_cancelled_wait_still_reports_its_end() -> None:
             await ais.wait_for_operation(op.operation_id, on_status=cancel_on_the_second)
     [end] = ends
     assert (end.outcome, end.polls, end.status) == ("cancelled", 2, "PROCESSING")
+
+
+def test_url_full_never_holds_a_credential_like_query_value() -> None:
+    url = "https://h.example/p?limit=5&sig=abc123&X-Goog-Signature=zz&name=x"
+    safe = _observe._safe_url(url)
+    assert "abc123" not in safe and "zz" not in safe
+    assert "limit=5" in safe and "name=x" in safe and safe.count("REDACTED") == 2

@@ -34,7 +34,6 @@ __all__ = [
     "http_span",
     "log_extra",
     "run_call",
-    "run_item",
     "traced",
     "tracer",
 ]
@@ -408,14 +407,6 @@ async def run_call(
             return result
     finally:
         _CURRENT.reset(token)
-
-
-async def run_item(name: str, work: Callable[[], Awaitable[R]], **ids: str) -> R:
-    """One item of a bulk call: a `Call` (and span) of its own under the bulk one."""
-    parent = _CURRENT.get()
-    if parent is None:
-        return await work()
-    return await run_call(name, parent.hooks, parent.sandbox, ids, work)
 
 
 def traced(*arg_ids: str) -> Callable[[F], F]:

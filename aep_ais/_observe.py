@@ -136,18 +136,37 @@ class Hooks:
 NO_HOOKS = Hooks()
 
 
-@attrs.define(slots=True)
 class Call:
-    """The public call being served: its hooks, ids, span and poll count."""
+    """The public call being served: its hooks, ids, span and poll count.
 
-    hooks: Hooks
-    sandbox: str
-    audience_id: str | None = None
-    operation_id: str | None = None
-    run_id: str | None = None
-    span: Any = None
-    polls: int = 0
-    parent: Call | None = None
+    (A plain slotted class: made on every call, and an attrs class costs at import.)
+    """
+
+    __slots__ = (
+        "audience_id",
+        "hooks",
+        "operation_id",
+        "parent",
+        "polls",
+        "run_id",
+        "sandbox",
+        "span",
+    )
+
+    def __init__(self, hooks: Hooks, sandbox: str, parent: Call | None = None) -> None:
+        self.hooks = hooks
+        self.sandbox = sandbox
+        self.parent = parent
+        self.polls = 0
+        self.span: Any = None
+        if parent is None:
+            self.audience_id: str | None = None
+            self.operation_id: str | None = None
+            self.run_id: str | None = None
+        else:
+            self.audience_id = parent.audience_id
+            self.operation_id = parent.operation_id
+            self.run_id = parent.run_id
 
     def polled(self) -> int:
         """Count a poll, here and in the calls this one runs in; this call's count."""
@@ -369,11 +388,7 @@ async def run_call(
 ) -> R:
     """`await work()` as a `Call` named `name` (a span when tracing), inside the current one."""
     parent = _CURRENT.get()
-    call = Call(hooks, sandbox, parent=parent)
-    if parent is not None:
-        call.audience_id = parent.audience_id
-        call.operation_id = parent.operation_id
-        call.run_id = parent.run_id
+    call = Call(hooks, sandbox, parent)
     for key, value in ids.items():
         setattr(call, key, value)
     token = _CURRENT.set(call)

@@ -6,6 +6,7 @@ from ._client import DEFAULT_BASE_URL, AISClient
 from ._convert import from_dict, to_dict
 from ._errors import (
     AISError,
+    AnswerLostError,
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -13,8 +14,10 @@ from ._errors import (
     BadGatewayError,
     BadRequestError,
     ConflictError,
+    EarlierFailureError,
     GatewayTimeoutError,
     InternalServerError,
+    JournalError,
     MalformedResponseError,
     NotFoundError,
     OperationFailedError,
@@ -51,6 +54,8 @@ from ._models import (
 )
 from ._observe import Hooks, PollEvent, RequestEvent, RetryEvent, WaitEndEvent
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
+from ._quota import Guardrails
+from ._ratelimit import RateLimit
 from ._version import __version__
 from ._waiting import IfActive, OnStatus
 
@@ -60,6 +65,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AnswerLostError",
     "AudienceField",
     "AudienceSpec",
     "AudienceUpdate",
@@ -71,14 +77,17 @@ __all__ = [
     "Clock",
     "ConflictError",
     "DEFAULT_BASE_URL",
+    "EarlierFailureError",
     "Encryption",
     "ExternalAudience",
     "FormResponse",
     "GatewayTimeoutError",
+    "Guardrails",
     "Hooks",
     "IfActive",
     "IngestionRun",
     "InternalServerError",
+    "JournalError",
     "MalformedResponseError",
     "NotFoundError",
     "OAuthServerToServer",
@@ -92,6 +101,7 @@ __all__ = [
     "PollEvent",
     "PollPolicy",
     "QuotaExceededError",
+    "RateLimit",
     "RateLimitError",
     "RequestEvent",
     "ResponseTooLargeError",

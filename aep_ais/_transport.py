@@ -37,6 +37,7 @@ from ._errors import (
     ValidationError,
 )
 from ._policies import Clock, RetryPolicy, parse_retry_after
+from ._ratelimit import Limiter
 from ._version import __version__
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "Transport", "retry_reason"]
@@ -66,10 +67,6 @@ class _NoAnswer(Exception):
 
     def __init__(self, error: APIConnectionError) -> None:
         self.error = error
-
-
-def _past(deadline: float | None, clock: Clock) -> bool:
-    return deadline is not None and clock.now() >= deadline
 
 
 def _under_asyncio() -> bool:
@@ -242,8 +239,10 @@ class Transport:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        limiter: Limiter | None = None,
     ) -> None:
         # The bearer token goes to this URL on every request.
+        self.limiter = limiter  # shared with every sibling (`with_options`)
         self.base_url = check_secure_url(base_url, "base_url").rstrip("/")
         self.max_response_bytes = max_response_bytes
         self.retry = retry
@@ -442,6 +441,8 @@ class Transport:
                     answered = error_from_answer(outcome, method, path, self.clock.time())
                     error: APIError | APIConnectionError = answered
                     retry_after = answered.retry_after
+                    if status == 429 and self.limiter is not None:
+                        self.limiter.on_throttled(retry_after)
                 else:
                     error, retry_after = outcome, None
                 reason = retry_reason(error, method, attempt, policy.max_attempts)
@@ -486,6 +487,8 @@ class Transport:
         )
         await auth.sign(headers)
         while True:
+            if self.limiter is not None:
+                await self.limiter.acquire()
             started = self.clock.now()
             sends[0] += 1
             try:

@@ -42,6 +42,9 @@ __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "Transport"]
 T = TypeVar("T")
 
 logger = logging.getLogger("aep_ais")
+# Bodies go to a child logger of their own, off unless asked for (`aep-ais --debug-bodies`).
+body_logger = logging.getLogger("aep_ais.bodies")
+body_logger.setLevel(logging.INFO)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -388,13 +391,23 @@ class Transport:
                     status = response.status_code
                     if logger.isEnabledFor(logging.DEBUG):
                         logger.debug(
-                            "%s %s -> %d (attempt %d, %.1f ms)",
+                            "%s %s -> %d (attempt %d, %.1f ms, request id %s)",
                             method,
-                            path,
+                            url,
                             status,
                             attempt,
                             (self.clock.now() - started) * 1000,
+                            request_id(response.headers) or "-",
                         )
+                        if body_logger.isEnabledFor(logging.DEBUG):
+                            sent = content.decode() if content is not None else "-"
+                            body_logger.debug(
+                                "%s %s sent %s; answered %s",
+                                method,
+                                path,
+                                sent,
+                                response.content.decode("utf-8", "replace"),
+                            )
                     if 200 <= status < 300:
                         return response
                     if status == 404 and gone_is_done and maybe_done:

@@ -13,7 +13,9 @@ from typing import TextIO
 
 import anyio
 
-from ._cli.commands import COMMANDS, Context, open_client
+from ._cli.commands import COMMANDS, Context, dry_run, logout, open_client, validate
+from ._cli.completion import completion_script
+from ._cli.debug import debug_trace
 from ._cli.demo import demo
 from ._cli.emulated import serve
 from ._cli.errors import (
@@ -60,16 +62,28 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         if ns.command == "demo":
             await demo(stdout, stderr, clock, live=stderr.isatty())
             return
-        async with open_client(ns, clock, trail) as client:
+        async with open_client(ns, clock, trail, stderr) as client:
             await COMMANDS[ns.command](Context(ns, printer, stderr, clock, client, trail))
 
     try:
         if ns.command == "emulator":
             return serve(ns, stderr)
+        if ns.command == "validate":
+            return validate(ns, stdout, stderr)
+        if ns.command == "logout":
+            return logout(stdout)
+        if ns.command == "completion":
+            stdout.write(completion_script(parser, ns.shell))
+            return EXIT_OK
+        if ns.command == "create" and ns.dry_run:
+            return dry_run(ns, stdout)
         if ns.command == "demo" and printer.json_mode:
             # The demo is a show for people; its steps have no one JSON result to print.
             raise CLIError("demo: --json is not supported; the demo prints for people only")
-        anyio.run(run)
+        with debug_trace(
+            stderr, on=bool(option(ns, "debug")), bodies=bool(option(ns, "debug_bodies"))
+        ):
+            anyio.run(run)
     except KeyboardInterrupt:
         print(f"aep-ais: {trail.interrupted()}", file=stderr)
         return EXIT_INTERRUPTED

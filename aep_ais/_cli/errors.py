@@ -7,6 +7,7 @@ Each class of failure has its own exit status, so a script can tell "fix your in
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 from .. import _errors as e
 
@@ -14,6 +15,8 @@ __all__ = [
     "EXIT_BROKEN_PIPE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_QUOTA",
+    "EXIT_USAGE",
     "CLIError",
     "describe",
     "epilog",
@@ -29,11 +32,13 @@ EXIT_CONFLICT = 5
 EXIT_FAILED = 6
 EXIT_TIMEOUT = 7
 EXIT_UNAVAILABLE = 8
+EXIT_QUOTA = 9
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off by `head`
 
 # First match wins, so subclasses come before their bases.
 _TABLE: tuple[tuple[type[BaseException], int], ...] = (
+    (e.QuotaExceededError, EXIT_QUOTA),
     (e.ValidationError, EXIT_USAGE),
     (e.BadRequestError, EXIT_USAGE),
     (e.UnprocessableEntityError, EXIT_USAGE),
@@ -55,13 +60,18 @@ _TABLE: tuple[tuple[type[BaseException], int], ...] = (
 _MEANINGS = (
     (EXIT_OK, "success"),
     (EXIT_OTHER, "any other error"),
-    (EXIT_USAGE, "bad usage or input: arguments, spec file, rejected request (400, 422)"),
+    (
+        EXIT_USAGE,
+        "bad usage, input or configuration: arguments, settings, spec file, "
+        "rejected request (400, 422)",
+    ),
     (EXIT_AUTH, "credentials missing or refused (401, 403, token endpoint)"),
     (EXIT_NOT_FOUND, "no such audience, operation or run (404)"),
     (EXIT_CONFLICT, "the audience exists (409) or a run is already in progress"),
-    (EXIT_FAILED, "the operation or ingestion run ended FAILED"),
+    (EXIT_FAILED, "the operation or ingestion run shown or waited for is FAILED"),
     (EXIT_TIMEOUT, "a --wait ran past its --wait-timeout (resume it later)"),
     (EXIT_UNAVAILABLE, "platform unavailable: 5xx, rate limited, no connection, bad answer"),
+    (EXIT_QUOTA, "a daily run quota is spent (the message says when it resets)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
 )
 
@@ -98,6 +108,12 @@ def describe(exc: BaseException, *, host: str | None = None) -> str:
         # The SDK's advice names its Python argument; here the flag says the same.
         advice = _PYTHON_ADVICE.sub("use --if-active wait|attach", str(exc))
         text = f"{type(exc).__name__}: {advice}"
+    elif isinstance(exc, e.QuotaExceededError):
+        text = f"{type(exc).__name__}: {_quota_text(exc)}"
+    elif isinstance(exc, e.RateLimitError):
+        text = f"{type(exc).__name__}: " + str(exc).replace(e.RateLimitError.hint, _RETRIES_HINT)
+    elif isinstance(exc, e.ConflictError):
+        text = f"{type(exc).__name__}: {_conflict_text(exc)}"
     elif isinstance(exc, e.APIConnectionError) and host:
         text = f"{type(exc).__name__}: could not reach {host}: {exc}"
     else:
@@ -106,6 +122,31 @@ def describe(exc: BaseException, *, host: str | None = None) -> str:
 
 
 _PYTHON_ADVICE = re.compile(r"use if_active=.*$", re.DOTALL)
+_RETRIES_HINT = "slow down, or give more attempts with --retries N"
+
+
+def _quota_text(exc: e.QuotaExceededError) -> str:
+    text = str(exc).split("; a run frees up at", 1)[0]
+    if exc.resets_at is None:
+        return f"{text}; resets_at unknown, try again later"
+    when = exc.resets_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return f"{text}; resets_at {when}"
+
+
+def _conflict_text(exc: e.ConflictError) -> str:
+    text = str(exc)
+    if exc.path is not None and exc.path.rstrip("/").endswith("/runs"):
+        return (
+            f"{text}; a run of this audience is in progress: `aep-ais runs AUDIENCE_ID "
+            "--status PROCESSING` shows it, `run ... --wait --if-active wait|attach` waits for it"
+        )
+    if exc.method == "POST":
+        return (
+            f"{text}; an audience with this name exists: its id is in the operation of "
+            "its create (`aep-ais status OPERATION_ID`) or in the Platform UI, or pick "
+            "another name"
+        )
+    return text
 
 
 def _timeout_text(exc: e.WaitTimeoutError) -> str:

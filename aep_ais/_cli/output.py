@@ -8,7 +8,7 @@ import shutil
 from datetime import datetime
 from typing import Any, TextIO
 
-from .._convert import unstructure
+from .._convert import to_dict
 from .._models import (
     UNSET,
     AudienceField,
@@ -25,15 +25,24 @@ from .trail import Trail
 __all__ = ["Printer", "StatusLine", "short_id", "to_json"]
 
 
+def _sent(data: Any) -> Any:
+    """`data` without the `null`s of attributes the answer did not carry."""
+    if isinstance(data, dict):
+        return {k: _sent(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [_sent(v) for v in data]
+    return data
+
+
 def to_json(value: Any) -> str:
-    """A model (or list of them) as indented JSON in the API's own camelCase shape."""
+    """A model (or a run listing) as indented JSON in the API's own camelCase shape."""
     if isinstance(value, RunList):
-        data: Any = {"runs": unstructure(list(value))}
+        data: Any = {"runs": [to_dict(r) for r in value]}
         if value.page is not None:
-            data["_page"] = unstructure(value.page)
+            data["_page"] = to_dict(value.page)
     else:
-        data = unstructure(value)
-    return json.dumps(data, indent=2, ensure_ascii=False)
+        data = to_dict(value)
+    return json.dumps(_sent(data), indent=2, ensure_ascii=False)
 
 
 def _text(value: Any) -> str:

@@ -28,7 +28,7 @@ from ._cli.errors import (
 )
 from ._cli.output import Printer
 from ._cli.parser import build_parser, option
-from ._cli.trail import Trail
+from ._cli.trail import Trail, command_prefix
 from ._errors import AISError, OperationFailedError, RunFailedError
 from ._policies import Clock, SystemClock
 
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     stdout, stderr = sys.stdout, sys.stderr
     clock = clock or SystemClock()
     printer = Printer(stdout, json_mode=bool(option(ns, "json")))
-    trail = Trail()
+    trail = Trail(prefix=command_prefix(ns), stateless=bool(option(ns, "emulator")))
 
     async def run() -> None:
         if ns.command == "demo":
@@ -114,7 +114,8 @@ def _report(exc: BaseException, printer: Printer, stderr: TextIO, trail: Trail) 
         printer.result(exc.operation)
     elif isinstance(exc, RunFailedError):
         printer.result(exc.run)
-    print(f"aep-ais: {describe(exc, host=trail.host)}", file=stderr)
+    prefix = None if trail.stateless else trail.prefix
+    print(f"aep-ais: {describe(exc, host=trail.host, prefix=prefix)}", file=stderr)
     return exit_code_for(exc)
 
 

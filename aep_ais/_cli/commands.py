@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
@@ -36,7 +37,7 @@ from .parser import option
 from .settings import merged_settings, setting_error
 from .strict import unknown_key
 from .tokens import FileTokenStore, cache_dir, cache_disabled
-from .trail import Trail, TrailClient
+from .trail import Trail, command_prefix
 
 __all__ = ["COMMANDS", "OFFLINE", "Context", "check_spec_file", "load_spec", "open_client"]
 
@@ -71,18 +72,23 @@ class Context:
         if not self.printer.json_mode:
             print(text, file=self.stderr)
 
+    def follow(self, command: str) -> None:
+        """Hint at the command that comes next (none on the stateless `--emulator`)."""
+        if not self.trail.stateless:
+            self.note(f"follow it with: {self.trail.prefix} {command}")
+
 
 # Credentials -----------------------------------------------------------------------------
 
 
-def _configured_client(ns: argparse.Namespace, clock: Clock, stderr: TextIO) -> TrailClient:
+def _configured_client(ns: argparse.Namespace, clock: Clock, stderr: TextIO) -> AISClient:
     environ, sources = merged_settings(ns, os.environ)
     extra: dict[str, Any] = {}
     retries = option(ns, "retries")
     if isinstance(retries, int):
         extra["retry"] = attrs.evolve(RetryPolicy(), max_attempts=retries)
     try:
-        client = TrailClient.from_env(environ=environ, clock=clock, **extra)
+        client = AISClient.from_env(environ=environ, clock=clock, **extra)
     except ValidationError as exc:
         raise setting_error(exc.field, exc.problem, sources) from None
     auth = client.auth
@@ -106,7 +112,9 @@ async def open_client(
     It notes on `trail` its host and each operation or run it creates.
     """
     trail = trail if trail is not None else Trail()
+    trail.prefix = command_prefix(ns)
     if option(ns, "emulator"):
+        trail.stateless = True
         from .emulated import emulated_client
 
         overrides: dict[str, Any] = {
@@ -116,8 +124,9 @@ async def open_client(
             yield client
         return
     client = _configured_client(ns, clock, stderr or sys.stderr)
-    async with client.with_trail(trail) as opened:
-        yield opened
+    trail.host = urlsplit(client.base_url).netloc or client.base_url
+    async with client:
+        yield client
 
 
 # Input files ------------------------------------------------------------------------------
@@ -276,11 +285,14 @@ async def create(ctx: Context) -> None:
     spec = check_spec_file(ctx.ns.spec)
     if not ctx.ns.wait:
         op = await ctx.client.create_audience(spec)
+        ctx.trail.saw(op)
         ctx.printer.result(op)
-        ctx.note(f"follow it with: aep-ais status {op.operation_id} --wait")
+        ctx.follow(f"status {op.operation_id} --wait")
         return
     with ctx.status_line(f"creating {spec.name!r}") as line:
-        op = await ctx.client.create_and_wait(spec, poll=ctx.poll, on_status=line)
+        op = await ctx.client.create_and_wait(
+            spec, poll=ctx.poll, on_status=line, on_created=ctx.trail.saw
+        )
     ctx.printer.result(op)
 
 
@@ -339,9 +351,15 @@ async def run(ctx: Context) -> None:
         started = await ctx.client.start_run(
             ns.audience_id, data_filter_start_time=ns.since, data_filter_end_time=ns.until
         )
+        ctx.trail.saw(started, ns.audience_id)
         ctx.printer.result(started)
-        ctx.note(f"follow it with: aep-ais run-status {ns.audience_id} {started.run_id} --wait")
+        ctx.follow(f"run-status {ns.audience_id} {started.run_id} --wait")
         return
+    ctx.trail.will_start(ns.audience_id, ns.since, ns.until)
+
+    def on_started(own: IngestionRun) -> None:
+        ctx.trail.started(own, ns.audience_id)
+
     with ctx.status_line(f"run of audience {ns.audience_id}") as line:
         finished = await ctx.client.run_and_wait(
             ns.audience_id,
@@ -350,6 +368,7 @@ async def run(ctx: Context) -> None:
             poll=ctx.poll,
             if_active=ns.if_active or "wait",
             on_status=line,
+            on_started=on_started,
         )
     ctx.printer.result(finished)
 

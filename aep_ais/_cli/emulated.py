@@ -7,12 +7,13 @@ import argparse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from .._auth import OAuthServerToServer
 from .._client import AISClient
 from .._policies import Clock, PollPolicy
 from .errors import EXIT_OTHER, CLIError
-from .trail import Trail, TrailClient
+from .trail import Trail
 
 __all__ = ["EMULATOR_ORG_ID", "emulated_client", "serve"]
 
@@ -41,10 +42,10 @@ async def emulated_client(
         emulator.client_id, emulator.client_secret, token_url=emulator.token_url
     )
     kwargs: dict[str, Any] = {"org_id": EMULATOR_ORG_ID, "sandbox": "prod", **overrides}
-    client = TrailClient(
-        auth=auth, transport=emulator.transport(), clock=clock, poll=poll, **kwargs
-    )
-    async with client.with_trail(trail if trail is not None else Trail()):
+    client = AISClient(auth=auth, transport=emulator.transport(), clock=clock, poll=poll, **kwargs)
+    if trail is not None:
+        trail.host = urlsplit(client.base_url).netloc
+    async with client:
         yield client
 
 

@@ -95,15 +95,17 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_OTHER
 
 
-def describe(exc: BaseException, *, host: str | None = None) -> str:
+def describe(exc: BaseException, *, host: str | None = None, prefix: str | None = "aep-ais") -> str:
     """One line saying what went wrong: class name and message, never a traceback.
 
     `host` is the API host the command talked to; a connection failure names it.
+    `prefix` starts every command the line suggests (`aep-ais` with the global options
+    in effect), `None` when no later command can pick anything up (`--emulator`).
     """
     if isinstance(exc, CLIError):
         text = exc.message
     elif isinstance(exc, e.WaitTimeoutError):
-        text = f"{type(exc).__name__}: {_timeout_text(exc)}"
+        text = f"{type(exc).__name__}: {_timeout_text(exc, prefix)}"
     elif isinstance(exc, e.RunInProgressError):
         # The SDK's advice names its Python argument; here the flag says the same.
         advice = _PYTHON_ADVICE.sub("use --if-active wait|attach", str(exc))
@@ -149,15 +151,18 @@ def _conflict_text(exc: e.ConflictError) -> str:
     return text
 
 
-def _timeout_text(exc: e.WaitTimeoutError) -> str:
+def _timeout_text(exc: e.WaitTimeoutError, prefix: str | None) -> str:
     if exc.kind == "operation":
         what = f"operation {exc.operation_id}"
-        resume = f"aep-ais status {exc.operation_id} --wait"
+        resume = f"{prefix} status {exc.operation_id} --wait"
     else:
         what = f"run {exc.run_id} of audience {exc.audience_id}"
-        resume = f"aep-ais run-status {exc.audience_id} {exc.run_id} --wait"
+        resume = f"{prefix} run-status {exc.audience_id} {exc.run_id} --wait"
     after = f" after {exc.timeout:g}s" if exc.timeout is not None else ""
-    return f"{what} still {exc.last_status or 'unknown'}{after}; resume with `{resume}`"
+    text = f"{what} still {exc.last_status or 'unknown'}{after}"
+    if prefix is None:
+        return f"{text}; the in-process emulator is gone, nothing to resume"
+    return f"{text}; resume with `{resume}`"
 
 
 def epilog() -> str:

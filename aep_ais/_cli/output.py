@@ -230,8 +230,26 @@ class StatusLine:
         self.polls = 0
         self.started = clock.now()
         self._width = 0
+        self._watching: str | None = None
+
+    def _watch(self, run_id: str) -> None:
+        """Say which run the wait watches; on a move to another run, polls and time restart."""
+        own = self.trail is None or self.trail.is_own(run_id)
+        moved = self._watching is not None
+        self._watching = run_id
+        if moved:
+            self.polls = 0
+            self.started = self.clock.now()
+        elif self.live or run_id in self.what:
+            return  # the line names the run itself
+        whose = "yours" if own else "another caller's run; yours starts when it ends"
+        verb = "now watching" if moved else "watching"
+        self.close()
+        self.stream.write(f"{self.what.strip()}: {verb} run {run_id} ({whose})\n")
 
     def __call__(self, state: Any) -> None:
+        if isinstance(state, IngestionRun) and state.run_id != self._watching:
+            self._watch(state.run_id)
         self.polls += 1
         if self.trail is not None:
             self.trail.saw(state)

@@ -84,7 +84,9 @@ def test_run_wait_if_active_attach_reports_the_active_run(
     result = cli("run", AUDIENCE_ID, "--since", "0", "--wait", "--if-active", "attach", "--json")
     assert result.code == 0, result.err
     assert result.json == sample("run")
+    # Attached to, the active run is the one this command reports: "yours".
     assert result.err == (
+        f"run of audience {AUDIENCE_ID}: watching run {RUN_ID} (yours)\n"
         f"run of audience {AUDIENCE_ID}: SUCCESS, 0.0s, 1 poll "
         "[DATASET SUCCESS, PROFILE_STORE SUCCESS]\n"
     )

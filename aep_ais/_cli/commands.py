@@ -18,7 +18,7 @@ import cattrs
 
 from .._auth import OAuthServerToServer
 from .._client import AISClient
-from .._convert import _wire_name, structure
+from .._convert import structure, wire_name
 from .._errors import ValidationError
 from .._models import (
     AudienceField,
@@ -210,7 +210,7 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
         except (*_STRUCTURE_ERRORS, cattrs.BaseValidationError) as exc:
             return f"{where}: {_problem_text(exc)}"
     for attribute in attrs.fields(AudienceSpec):
-        key = _wire_name(AudienceSpec, attribute.name)
+        key = wire_name(AudienceSpec, attribute.name)
         if key not in data:
             continue
         try:

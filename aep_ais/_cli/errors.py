@@ -9,7 +9,25 @@ from __future__ import annotations
 import re
 from datetime import UTC
 
-from .. import _errors as e
+from .._errors import (
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    MalformedResponseError,
+    NotFoundError,
+    OperationFailedError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitError,
+    RunFailedError,
+    RunInProgressError,
+    ServerError,
+    TokenError,
+    UnprocessableEntityError,
+    ValidationError,
+    WaitTimeoutError,
+)
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -38,23 +56,23 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off
 
 # First match wins, so subclasses come before their bases.
 _TABLE: tuple[tuple[type[BaseException], int], ...] = (
-    (e.QuotaExceededError, EXIT_QUOTA),
-    (e.ValidationError, EXIT_USAGE),
-    (e.BadRequestError, EXIT_USAGE),
-    (e.UnprocessableEntityError, EXIT_USAGE),
-    (e.AuthenticationError, EXIT_AUTH),
-    (e.PermissionDeniedError, EXIT_AUTH),
-    (e.TokenError, EXIT_AUTH),
-    (e.NotFoundError, EXIT_NOT_FOUND),
-    (e.ConflictError, EXIT_CONFLICT),
-    (e.RunInProgressError, EXIT_CONFLICT),
-    (e.OperationFailedError, EXIT_FAILED),
-    (e.RunFailedError, EXIT_FAILED),
-    (e.WaitTimeoutError, EXIT_TIMEOUT),
-    (e.RateLimitError, EXIT_UNAVAILABLE),
-    (e.ServerError, EXIT_UNAVAILABLE),
-    (e.MalformedResponseError, EXIT_UNAVAILABLE),
-    (e.APIConnectionError, EXIT_UNAVAILABLE),
+    (QuotaExceededError, EXIT_QUOTA),
+    (ValidationError, EXIT_USAGE),
+    (BadRequestError, EXIT_USAGE),
+    (UnprocessableEntityError, EXIT_USAGE),
+    (AuthenticationError, EXIT_AUTH),
+    (PermissionDeniedError, EXIT_AUTH),
+    (TokenError, EXIT_AUTH),
+    (NotFoundError, EXIT_NOT_FOUND),
+    (ConflictError, EXIT_CONFLICT),
+    (RunInProgressError, EXIT_CONFLICT),
+    (OperationFailedError, EXIT_FAILED),
+    (RunFailedError, EXIT_FAILED),
+    (WaitTimeoutError, EXIT_TIMEOUT),
+    (RateLimitError, EXIT_UNAVAILABLE),
+    (ServerError, EXIT_UNAVAILABLE),
+    (MalformedResponseError, EXIT_UNAVAILABLE),
+    (APIConnectionError, EXIT_UNAVAILABLE),
 )
 
 _MEANINGS = (
@@ -104,19 +122,19 @@ def describe(exc: BaseException, *, host: str | None = None, prefix: str | None 
     """
     if isinstance(exc, CLIError):
         text = exc.message
-    elif isinstance(exc, e.WaitTimeoutError):
+    elif isinstance(exc, WaitTimeoutError):
         text = f"{type(exc).__name__}: {_timeout_text(exc, prefix)}"
-    elif isinstance(exc, e.RunInProgressError):
+    elif isinstance(exc, RunInProgressError):
         # The SDK's advice names its Python argument; here the flag says the same.
         advice = _PYTHON_ADVICE.sub("use --if-active wait|attach", str(exc))
         text = f"{type(exc).__name__}: {advice}"
-    elif isinstance(exc, e.QuotaExceededError):
+    elif isinstance(exc, QuotaExceededError):
         text = f"{type(exc).__name__}: {_quota_text(exc)}"
-    elif isinstance(exc, e.RateLimitError):
-        text = f"{type(exc).__name__}: " + str(exc).replace(e.RateLimitError.hint, _RETRIES_HINT)
-    elif isinstance(exc, e.ConflictError):
+    elif isinstance(exc, RateLimitError):
+        text = f"{type(exc).__name__}: " + str(exc).replace(RateLimitError.hint, _RETRIES_HINT)
+    elif isinstance(exc, ConflictError):
         text = f"{type(exc).__name__}: {_conflict_text(exc)}"
-    elif isinstance(exc, e.APIConnectionError) and host:
+    elif isinstance(exc, APIConnectionError) and host:
         text = f"{type(exc).__name__}: could not reach {host}: {exc}"
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -127,7 +145,7 @@ _PYTHON_ADVICE = re.compile(r"use if_active=.*$", re.DOTALL)
 _RETRIES_HINT = "slow down, or give more attempts with --retries N"
 
 
-def _quota_text(exc: e.QuotaExceededError) -> str:
+def _quota_text(exc: QuotaExceededError) -> str:
     text = str(exc).split("; a run frees up at", 1)[0]
     if exc.resets_at is None:
         return f"{text}; resets_at unknown, try again later"
@@ -135,7 +153,7 @@ def _quota_text(exc: e.QuotaExceededError) -> str:
     return f"{text}; resets_at {when}"
 
 
-def _conflict_text(exc: e.ConflictError) -> str:
+def _conflict_text(exc: ConflictError) -> str:
     text = str(exc)
     if exc.path is not None and exc.path.rstrip("/").endswith("/runs"):
         return (
@@ -151,7 +169,7 @@ def _conflict_text(exc: e.ConflictError) -> str:
     return text
 
 
-def _timeout_text(exc: e.WaitTimeoutError, prefix: str | None) -> str:
+def _timeout_text(exc: WaitTimeoutError, prefix: str | None) -> str:
     if exc.kind == "operation":
         what = f"operation {exc.operation_id}"
         resume = f"{prefix} status {exc.operation_id} --wait"

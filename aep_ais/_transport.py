@@ -393,7 +393,7 @@ class Transport:
                         logger.debug(
                             "%s %s -> %d (attempt %d, %.1f ms, request id %s)",
                             method,
-                            url,
+                            path,
                             status,
                             attempt,
                             (self.clock.now() - started) * 1000,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -125,6 +126,8 @@ async def open_client(
         return
     client = _configured_client(ns, clock, stderr or sys.stderr)
     trail.host = urlsplit(client.base_url).netloc or client.base_url
+    if option(ns, "debug"):
+        logging.getLogger("aep_ais").debug("API at %s", client.base_url)
     async with client:
         yield client
 

@@ -420,9 +420,10 @@ def test_debug_traces_requests_without_secrets(
     assert result.code == 0
     trace = [line for line in result.err.splitlines() if line.startswith("aep-ais debug: ")]
     assert f"aep-ais debug: token requested from {IMS}" in trace
+    assert "aep-ais debug: API at https://platform.adobe.io/data/core/ais" in trace
     assert any(
-        f"GET https://platform.adobe.io/data/core/ais{OPS} -> 200 (attempt 1" in line
-        and "request id req-7" in line
+        line.startswith(f"aep-ais debug: GET {OPS} -> 200 (attempt 1, ")
+        and line.endswith(" ms, request id req-7)")
         for line in trace
     )
     assert "minted-1" not in result.err and "s3cr3t-VALUE" not in result.err

@@ -80,6 +80,7 @@ def serve(ns: argparse.Namespace, stderr: TextIO) -> int:
             strict_tokens=ns.strict_tokens,
             seed=ns.seed,
             faults=FaultPlan(ns.faults, seed=ns.seed or 0) if ns.faults else None,
+            rate_limit=ns.rate_limit,
         )
         emulator.fail_runs_named(*ns.fail_runs)
         emulator.fail_operations_named(*ns.fail_operations)

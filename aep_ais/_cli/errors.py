@@ -14,6 +14,7 @@ from .._errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    JournalError,
     MalformedResponseError,
     NotFoundError,
     OperationFailedError,
@@ -34,6 +35,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_QUOTA",
+    "EXIT_SOME_FAILED",
     "EXIT_USAGE",
     "CLIError",
     "describe",
@@ -50,7 +52,8 @@ EXIT_CONFLICT = 5
 EXIT_FAILED = 6
 EXIT_TIMEOUT = 7
 EXIT_UNAVAILABLE = 8
-EXIT_QUOTA = 9
+EXIT_SOME_FAILED = 9  # create-many / run-many: some items failed
+EXIT_QUOTA = 10
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off by `head`
 
@@ -58,6 +61,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off
 _TABLE: tuple[tuple[type[BaseException], int], ...] = (
     (QuotaExceededError, EXIT_QUOTA),
     (ValidationError, EXIT_USAGE),
+    (JournalError, EXIT_USAGE),
     (BadRequestError, EXIT_USAGE),
     (UnprocessableEntityError, EXIT_USAGE),
     (AuthenticationError, EXIT_AUTH),
@@ -89,6 +93,7 @@ _MEANINGS = (
     (EXIT_FAILED, "the operation or ingestion run shown or waited for is FAILED"),
     (EXIT_TIMEOUT, "a --wait ran past its --wait-timeout (resume it later)"),
     (EXIT_UNAVAILABLE, "platform unavailable: 5xx, rate limited, no connection, bad answer"),
+    (EXIT_SOME_FAILED, "create-many / run-many: some items failed (each one's line says why)"),
     (EXIT_QUOTA, "a daily run quota is spent (the message says when it resets)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
 )

@@ -289,15 +289,15 @@ def test_a_quota_refusal_has_its_own_status_and_says_when_it_resets(
         audience_id=AUDIENCE_ID,
         resets_at=datetime(2025, 6, 16, 9, 0, tzinfo=UTC),
     )
-    assert exit_code_for(error) == EXIT_QUOTA == 9
+    assert exit_code_for(error) == EXIT_QUOTA == 10
     assert describe(error) == (
         f"QuotaExceededError: audience {AUDIENCE_ID} in sandbox 'prod' reached its quota of "
         "10 ingestion runs a day; resets_at 2025-06-16T09:00:00Z"
     )
-    assert "  9  a daily run quota is spent" in cli("--help").out
+    assert " 10  a daily run quota is spent" in cli("--help").out
 
 
-def test_a_quota_refusal_from_the_command_exits_9(
+def test_a_quota_refusal_from_the_command_exits_10(
     cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The SDK's guardrail refuses a start before sending it (stood in for here).
@@ -310,7 +310,7 @@ def test_a_quota_refusal_from_the_command_exits_9(
 
     monkeypatch.setattr(AISClient, "start_run", refuse)
     result = cli("run", AUDIENCE_ID, "--since", "2025-06-01")
-    assert result.code == 9
+    assert result.code == 10
     assert error_line(result) == (
         "aep-ais: QuotaExceededError: sandbox 'prod' reached its quota of 100 ingestion runs "
         "a day; resets_at 2025-06-16T00:00:00Z"

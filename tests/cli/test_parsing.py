@@ -91,6 +91,8 @@ def test_help_lists_commands_and_the_exit_status_table(cli: Callable[..., Result
         ["runs", AUDIENCE_ID, "--status", "DONE"],
         ["completion", "tcsh"],
         ["validate"],
+        ["run-many"],
+        ["create-many"],
         ["status", OPERATION_ID, "--wait-timeout", "-1"],
     ],
 )

@@ -8,10 +8,12 @@ fetch a token (a clock, and a way to post a form) without it touching HTTP itsel
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
 import math
+import re
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -32,6 +34,7 @@ __all__ = [
     "OAuthServerToServer",
     "StaticToken",
     "TokenProvider",
+    "TokenStore",
     "check_secure_url",
     "is_loopback_host",
 ]
@@ -160,6 +163,27 @@ class BearerAuth:
         return deadline is not None and self._ctx.clock.now() >= deadline
 
 
+class TokenStore(Protocol):
+    """Where `OAuthServerToServer` keeps tokens beyond one process (the CLI's disk cache).
+
+    `key` names the credential (a hash of the token URL, client id, scopes and secret,
+    never the secret itself); `expires_at` is wall-clock epoch seconds. A store must not
+    raise: a store that cannot read or write answers `None` or does nothing.
+    """
+
+    def load(self, key: str) -> tuple[str, float] | None:
+        """The token kept for `key` and when it expires, or `None`."""
+        ...
+
+    def save(self, key: str, token: str, expires_at: float) -> None:
+        """Keep `token` for `key` until `expires_at`."""
+        ...
+
+    def drop(self, key: str) -> None:
+        """Forget the token kept for `key` (it was refused)."""
+        ...
+
+
 def _check_token_text(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(what, "must be a non-empty string")
@@ -241,7 +265,9 @@ class OAuthServerToServer:
     `scopes` is a comma-separated string or a sequence of scope names. `token_url` must be
     https (plain http only to a loopback host, for an emulator). Raises `ValidationError`
     for bad arguments; `get_token` raises `TokenError` when IMS refuses or cannot be
-    reached. Neither `repr` nor any error shows the secret or a token.
+    reached. Neither `repr` nor any error shows the secret or a token. `token_store`
+    (settable) keeps tokens across processes: it is asked before IMS, told of each new
+    token, and told to drop a refused one.
     """
 
     def __init__(
@@ -252,7 +278,9 @@ class OAuthServerToServer:
         scopes: str | Sequence[str] = DEFAULT_SCOPES,
         token_url: str = IMS_TOKEN_URL,
         refresh_margin: float = 300.0,
+        token_store: TokenStore | None = None,
     ) -> None:
+        self.token_store = token_store
         self.client_id = _check_token_text(client_id, "client_id")
         if not isinstance(client_secret, str) or not client_secret.strip():
             raise ValidationError("client_secret", "must be a non-empty string")
@@ -315,6 +343,9 @@ class OAuthServerToServer:
                     error_code=failure.error_code,
                 )
             self._failure = None
+            token = self._stored(ctx.clock)
+            if token is not None:
+                return token
             self._cut_short = False
             try:
                 token = await self._fetch(ctx)
@@ -333,6 +364,27 @@ class OAuthServerToServer:
         if self._token is not None and token == self._token.reveal():
             self._token = None
             self._refresh_at = -math.inf
+            if self.token_store is not None:
+                self.token_store.drop(self.store_key)
+
+    @property
+    def store_key(self) -> str:
+        """The `TokenStore` key of these credentials: a hash, from which nothing is learnt."""
+        secret = hashlib.sha256(self._secret.reveal().encode()).hexdigest()
+        parts = "\n".join((self.token_url, self.client_id, self.scopes, secret))
+        return hashlib.sha256(parts.encode()).hexdigest()
+
+    def _stored(self, clock: Clock) -> str | None:
+        found = self.token_store.load(self.store_key) if self.token_store is not None else None
+        if found is None:
+            return None
+        token, expires_at = found
+        left = expires_at - clock.time()
+        if left <= self.refresh_margin:
+            return None
+        self._token = _Secret(token)
+        self._refresh_at = clock.now() + left - self.refresh_margin
+        return token
 
     async def _fetch(self, ctx: AuthContext) -> str:
         deadline = ctx.deadline
@@ -376,12 +428,15 @@ class OAuthServerToServer:
         margin = min(self.refresh_margin, lifetime / 2)
         self._token = _Secret(token)
         self._refresh_at = started + lifetime - margin
+        if self.token_store is not None:
+            self.token_store.save(self.store_key, token, ctx.clock.time() + lifetime)
         logger.debug("token issued (expires in %d s)", int(lifetime))
         return token
 
     def _redact(self, text: str) -> str:
-        secret = self._secret.reveal()
-        return text.replace(secret, "***") if secret in text else text
+        # Whole values only: a short secret must not garble words that contain it.
+        secret = re.escape(self._secret.reveal())
+        return re.sub(rf"(?<!\w){secret}(?!\w)", "***", text)
 
     def _refusal(self, response: FormResponse) -> TokenError:
         body = _json_object(response.content)

@@ -19,7 +19,7 @@ from attrs import define
 from ._auth import DEFAULT_SCOPES, IMS_TOKEN_URL, OAuthServerToServer, StaticToken
 from ._errors import ValidationError
 
-__all__ = ["ENV_VARS", "client_kwargs_from_env", "client_kwargs_from_file"]
+__all__ = ["ENV_VARS", "FILE_KEYS", "JWT_KEYS", "client_kwargs_from_env", "client_kwargs_from_file"]
 
 ENV_VARS = {
     "org_id": "AEP_ORG_ID",
@@ -37,7 +37,7 @@ ENV_VARS = {
 # layout is the one other AEP Python tools write: `org_id`, `client_id`, `secret`,
 # `scopes`, `sandbox-name`, ...; keys not listed here (`tech_id`, `environment`, ...) are
 # ignored unless handled below.
-_FILE_KEYS = {
+FILE_KEYS = {
     "org_id": "org_id",
     "ims_org_id": "org_id",
     "client_id": "client_id",
@@ -53,7 +53,7 @@ _FILE_KEYS = {
     "token_url": "token_url",
     "ims_token_url": "token_url",
 }
-_JWT_KEYS = frozenset({"private_key", "pathtokey", "path_to_key", "private_key_path"})
+JWT_KEYS = frozenset({"private_key", "pathtokey", "path_to_key", "private_key_path"})
 _CLIENT_SETTINGS = frozenset({"org_id", "sandbox", "api_key", "base_url"})
 
 
@@ -110,7 +110,7 @@ def client_kwargs_from_file(
             "environment", "only the production environment ('prod') is supported"
         )
     for key, (original, value) in keys.items():
-        name = _FILE_KEYS.get(key)
+        name = FILE_KEYS.get(key)
         if name is None or value is None or value == "":
             continue
         value = _file_value(name, original, value)
@@ -121,7 +121,7 @@ def client_kwargs_from_file(
         seen[name] = original
         setattr(settings, name, value)
     if settings.client_secret is None and settings.access_token is None:
-        jwt = sorted(original for key, (original, _) in keys.items() if key in _JWT_KEYS)
+        jwt = sorted(original for key, (original, _) in keys.items() if key in JWT_KEYS)
         if jwt:
             raise ValidationError(
                 jwt[0],

@@ -43,7 +43,16 @@ from ._models import (
 if TYPE_CHECKING:
     import cattrs
 
-__all__ = ["from_dict", "run_list_query", "structure", "to_dict", "to_epoch", "unstructure"]
+__all__ = [
+    "from_dict",
+    "run_list_query",
+    "structure",
+    "to_dict",
+    "to_epoch",
+    "unstructure",
+    "wire_aliases",
+    "wire_name",
+]
 
 T = TypeVar("T")
 
@@ -76,6 +85,21 @@ def _camel(name: str) -> str:
 
 def _wire_name(cls: type, name: str) -> str:
     return _RENAMES.get((cls, name), _camel(name))
+
+
+def wire_name(cls: type, name: str) -> str:
+    """The JSON key of attribute `name` of model `cls` (`ttl_in_days` -> `ttlInDays`)."""
+    return _wire_name(cls, name)
+
+
+def wire_aliases(cls: type) -> dict[str, str]:
+    """Other spellings the reader accepts for keys of `cls`: alias -> JSON key."""
+    return {
+        alias: _wire_name(owner, name)
+        for (owner, name), alts in _ALIASES.items()
+        if owner is cls
+        for alias in alts
+    }
 
 
 def to_epoch(value: datetime | int | float) -> int:

@@ -45,6 +45,9 @@ __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "Transport", "retry_reason"]
 T = TypeVar("T")
 
 logger = logging.getLogger("aep_ais")
+# Bodies go to a child logger of their own, off unless asked for (`aep-ais --debug-bodies`).
+body_logger = logging.getLogger("aep_ais.bodies")
+body_logger.setLevel(logging.INFO)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -508,7 +511,7 @@ class Transport:
                     await self._answered(call, method, path, attempt, started, None, error)
                 return error
             if report:
-                await self._answered(call, method, path, attempt, started, response, None)
+                await self._answered(call, method, path, attempt, started, response, None, content)
             if not await auth.resend(headers, response.status_code):
                 return response
             # Refused (401): the auth step signed the headers again; resend.
@@ -522,8 +525,10 @@ class Transport:
         started: float,
         response: httpx.Response | None,
         error: APIConnectionError | None,
+        content: bytes | None = None,
     ) -> None:
-        """Log one send at DEBUG (ids in `extra`) and call the `on_request` hook."""
+        """Log one send at DEBUG (ids in `extra`; bodies on `aep_ais.bodies` when it is on)
+        and call the `on_request` hook."""
         hook = None if call is None else call.hooks.on_request
         elapsed = self.clock.now() - started
         status = None if response is None else response.status_code
@@ -531,12 +536,13 @@ class Transport:
         if logger.isEnabledFor(logging.DEBUG):
             outcome = f"no answer: {type(error).__name__}" if response is None else str(status)
             logger.debug(
-                "%s %s -> %s (attempt %d, %.1f ms)",
+                "%s %s -> %s (attempt %d, %.1f ms, request id %s)",
                 method,
                 path,
                 outcome,
                 attempt,
                 elapsed * 1000,
+                rid or "-",
                 extra=_observe.log_extra(
                     call,
                     method=method,
@@ -546,6 +552,15 @@ class Transport:
                     request_id=rid,
                 ),
             )
+            if response is not None and body_logger.isEnabledFor(logging.DEBUG):
+                sent = "-" if content is None else content.decode("utf-8", "replace")
+                body_logger.debug(
+                    "%s %s sent %s; answered %s",
+                    method,
+                    path,
+                    sent,
+                    response.content.decode("utf-8", "replace"),
+                )
         if call is not None and hook is not None:
             event = _observe.RequestEvent(
                 method=method,

@@ -14,7 +14,9 @@ from typing import TextIO
 import anyio
 
 from ._cli.bulk import BULK_COMMANDS
-from ._cli.commands import COMMANDS, Context, open_client
+from ._cli.commands import COMMANDS, Context, dry_run, logout, open_client, validate
+from ._cli.completion import completion_script
+from ._cli.debug import debug_trace
 from ._cli.demo import demo
 from ._cli.emulated import serve
 from ._cli.errors import (
@@ -27,7 +29,7 @@ from ._cli.errors import (
 )
 from ._cli.output import Printer
 from ._cli.parser import build_parser, option
-from ._cli.trail import Trail
+from ._cli.trail import Trail, command_prefix
 from ._errors import AISError, OperationFailedError, RunFailedError
 from ._policies import Clock, SystemClock
 
@@ -55,23 +57,35 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     stdout, stderr = sys.stdout, sys.stderr
     clock = clock or SystemClock()
     printer = Printer(stdout, json_mode=bool(option(ns, "json")))
-    trail = Trail()
+    trail = Trail(prefix=command_prefix(ns), stateless=bool(option(ns, "emulator")))
 
     async def run() -> None:
         if ns.command == "demo":
             await demo(stdout, stderr, clock, live=stderr.isatty())
             return
-        async with open_client(ns, clock, trail) as client:
+        async with open_client(ns, clock, trail, stderr) as client:
             command = COMMANDS.get(ns.command) or BULK_COMMANDS[ns.command]
             await command(Context(ns, printer, stderr, clock, client, trail))
 
     try:
         if ns.command == "emulator":
             return serve(ns, stderr)
+        if ns.command == "validate":
+            return validate(ns, stdout, stderr)
+        if ns.command == "logout":
+            return logout(stdout)
+        if ns.command == "completion":
+            stdout.write(completion_script(parser, ns.shell))
+            return EXIT_OK
+        if ns.command == "create" and ns.dry_run:
+            return dry_run(ns, stdout)
         if ns.command == "demo" and printer.json_mode:
             # The demo is a show for people; its steps have no one JSON result to print.
             raise CLIError("demo: --json is not supported; the demo prints for people only")
-        anyio.run(run)
+        with debug_trace(
+            stderr, on=bool(option(ns, "debug")), bodies=bool(option(ns, "debug_bodies"))
+        ):
+            anyio.run(run)
     except KeyboardInterrupt:
         print(f"aep-ais: {trail.interrupted()}", file=stderr)
         return EXIT_INTERRUPTED
@@ -102,7 +116,8 @@ def _report(exc: BaseException, printer: Printer, stderr: TextIO, trail: Trail) 
         printer.result(exc.operation)
     elif isinstance(exc, RunFailedError):
         printer.result(exc.run)
-    print(f"aep-ais: {describe(exc, host=trail.host)}", file=stderr)
+    prefix = None if trail.stateless else trail.prefix
+    print(f"aep-ais: {describe(exc, host=trail.host, prefix=prefix)}", file=stderr)
     return exit_code_for(exc)
 
 

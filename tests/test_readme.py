@@ -91,7 +91,7 @@ def test_the_emulator_fixture_example_passes_under_pytest(tmp_path: Path) -> Non
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 passed" in result.stdout
+    assert "2 passed" in result.stdout
 
 
 async def test_the_workflow_state_example_hands_a_run_on_as_json() -> None:

@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import _many
 from .._bulk import BulkResult
 from .._convert import to_dict
 from .._errors import QuotaExceededError
+from .._many import create_many as create_many_of
+from .._many import run_many as run_many_of
 from .._models import AudienceSpec
 from .._policies import Clock
 from .commands import Context, load_spec
@@ -221,7 +222,7 @@ async def create_many(ctx: Context) -> None:
     ns = ctx.ns
     specs = read_specs(ns.source)
     progress = Progress(ctx.printer.stdout, ctx.stderr, ctx.clock, len(specs), ns.concurrency)
-    await _many.create_many(
+    await create_many_of(
         ctx.client,
         specs,
         concurrency=ns.concurrency,
@@ -239,7 +240,7 @@ async def run_many(ctx: Context) -> None:
         raise CLIError("run-many: --until is before --since", EXIT_USAGE)
     ids = read_ids(ns.ids_from)
     progress = Progress(ctx.printer.stdout, ctx.stderr, ctx.clock, len(ids), ns.concurrency)
-    await _many.run_many(
+    await run_many_of(
         ctx.client,
         ids,
         data_filter_start_time=ns.since,

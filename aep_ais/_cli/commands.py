@@ -4,28 +4,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
 
+from .._auth import OAuthServerToServer
 from .._client import AISClient
-from .._convert import _wire_name, structure
+from .._convert import structure, wire_name
 from .._errors import ValidationError
-from .._models import AudienceField, AudienceSpec, AudienceUpdate, Encryption, SourceSpec
-from .._policies import Clock, PollPolicy
-from .errors import EXIT_AUTH, EXIT_USAGE, CLIError
+from .._models import (
+    AudienceField,
+    AudienceSpec,
+    AudienceUpdate,
+    Encryption,
+    IngestionRun,
+    Operation,
+    SourceSpec,
+)
+from .._policies import Clock, PollPolicy, RetryPolicy
+from .._validation import check_spec, wire_path
+from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 from .output import Printer, StatusLine
 from .parser import option
+from .settings import merged_settings, setting_error
 from .strict import unknown_key
-from .trail import Trail, TrailClient
+from .tokens import FileTokenStore, cache_dir, cache_disabled
+from .trail import Trail, command_prefix
 
-__all__ = ["COMMANDS", "Context", "load_spec", "open_client"]
+__all__ = ["COMMANDS", "OFFLINE", "Context", "check_spec_file", "load_spec", "open_client"]
 
 
 @attrs.define
@@ -58,65 +73,62 @@ class Context:
         if not self.printer.json_mode:
             print(text, file=self.stderr)
 
+    def follow(self, command: str) -> None:
+        """Hint at the command that comes next (none on the stateless `--emulator`)."""
+        if not self.trail.stateless:
+            self.note(f"follow it with: {self.trail.prefix} {command}")
+
 
 # Credentials -----------------------------------------------------------------------------
 
-_NO_CREDENTIALS = (
-    "no usable credentials ({problem}); set AEP_ORG_ID with AEP_CLIENT_ID and "
-    "AEP_CLIENT_SECRET (or AEP_ACCESS_TOKEN and AEP_API_KEY), pass --config FILE, "
-    "or try --emulator"
-)
-_NO_FILE_CREDENTIALS = (
-    "no usable credentials ({problem}); the config file needs org_id with client_id and "
-    "secret (or access_token and api_key)"
-)
 
-
-def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
-    names = ("org_id", "sandbox", "api_key", "base_url")
-    return {n: v for n in names if (v := option(ns, n)) is not None}
-
-
-def _configured_client(ns: argparse.Namespace, clock: Clock) -> TrailClient:
-    overrides = _overrides(ns)
-    config = option(ns, "config")
-    client_id = option(ns, "client_id")
+def _configured_client(ns: argparse.Namespace, clock: Clock, stderr: TextIO) -> AISClient:
+    environ, sources = merged_settings(ns, os.environ)
+    extra: dict[str, Any] = {}
+    retries = option(ns, "retries")
+    if isinstance(retries, int):
+        extra["retry"] = attrs.evolve(RetryPolicy(), max_attempts=retries)
     try:
-        if config is not None:
-            if client_id is not None:
-                raise CLIError(
-                    "--client-id goes with the environment; with --config, "
-                    "the client id comes from the file"
-                )
-            return TrailClient.from_config_file(str(config), clock=clock, **overrides)
-        environ = dict(os.environ)
-        if client_id is not None:
-            # The flag pairs with AEP_CLIENT_SECRET, so it goes in where the secret is read.
-            environ["AEP_CLIENT_ID"] = str(client_id)
-        return TrailClient.from_env(environ=environ, clock=clock, **overrides)
+        client = AISClient.from_env(environ=environ, clock=clock, **extra)
     except ValidationError as exc:
-        if exc.field == "config_file":
-            raise CLIError(f"bad config file: {exc.problem}") from exc
-        hint = _NO_CREDENTIALS if config is None else _NO_FILE_CREDENTIALS
-        raise CLIError(hint.format(problem=exc), EXIT_AUTH) from exc
+        raise setting_error(exc.field, exc.problem, sources) from None
+    auth = client.auth
+    if (
+        isinstance(auth, OAuthServerToServer)
+        and not option(ns, "no_token_cache")
+        and not cache_disabled()
+    ):
+        auth.token_store = FileTokenStore(
+            cache_dir(), warn=lambda t: print(f"aep-ais: {t}", file=stderr)
+        )
+    return client
 
 
 @asynccontextmanager
 async def open_client(
-    ns: argparse.Namespace, clock: Clock, trail: Trail | None = None
+    ns: argparse.Namespace, clock: Clock, trail: Trail | None = None, stderr: TextIO | None = None
 ) -> AsyncIterator[AISClient]:
     """The client a command talks through: configured, or on a fresh in-process emulator.
 
     It notes on `trail` its host and each operation or run it creates.
     """
     trail = trail if trail is not None else Trail()
+    trail.prefix = command_prefix(ns)
     if option(ns, "emulator"):
+        trail.stateless = True
         from .emulated import emulated_client
 
-        async with emulated_client(clock, trail=trail, **_overrides(ns)) as client:
+        overrides: dict[str, Any] = {
+            n: v for n in ("org_id", "sandbox", "api_key", "base_url") if (v := option(ns, n))
+        }
+        async with emulated_client(clock, trail=trail, **overrides) as client:
             yield client
         return
-    async with _configured_client(ns, clock).with_trail(trail) as client:
+    client = _configured_client(ns, clock, stderr or sys.stderr)
+    trail.host = urlsplit(client.base_url).netloc or client.base_url
+    if option(ns, "debug"):
+        logging.getLogger("aep_ais").debug("API at %s", client.base_url)
+    async with client:
         yield client
 
 
@@ -201,7 +213,7 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
         except (*_STRUCTURE_ERRORS, cattrs.BaseValidationError) as exc:
             return f"{where}: {_problem_text(exc)}"
     for attribute in attrs.fields(AudienceSpec):
-        key = _wire_name(AudienceSpec, attribute.name)
+        key = wire_name(AudienceSpec, attribute.name)
         if key not in data:
             continue
         try:
@@ -219,22 +231,80 @@ def _kind(data: Any) -> str:
 # Commands ---------------------------------------------------------------------------------
 
 
+def check_spec_file(path: str, stdin: TextIO | None = None) -> AudienceSpec:
+    """Read a spec file strictly and check it against every rule the SDK knows, offline."""
+    spec = load_spec(path, stdin)
+    try:
+        return check_spec(spec)
+    except ValidationError as exc:
+        name = "stdin" if path == "-" else path
+        raise CLIError(f"spec file {name}: {wire_path(exc.field)}: {exc.problem}") from None
+
+
+def validate(ns: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """`aep-ais validate FILE...`: one line per file, exit 0 when all are good, else 2."""
+    bad = 0
+    for path in ns.specs:
+        try:
+            spec = check_spec_file(path)
+        except CLIError as exc:
+            bad += 1
+            print(f"aep-ais: {exc.message}", file=stderr)
+        else:
+            print(f"{'stdin' if path == '-' else path}: ok ({spec.name})", file=stdout)
+    return EXIT_USAGE if bad else 0
+
+
+def dry_run(ns: argparse.Namespace, stdout: TextIO) -> int:
+    """`aep-ais create --dry-run FILE`: check the file offline and send nothing."""
+    spec = check_spec_file(ns.spec)
+    print(f"{'stdin' if ns.spec == '-' else ns.spec}: ok ({spec.name}); nothing sent", file=stdout)
+    return 0
+
+
+def logout(stdout: TextIO) -> int:
+    """`aep-ais logout`: remove the token cache."""
+    store = FileTokenStore(cache_dir())
+    removed = store.clear()
+    print(f"removed {store.path}" if removed else "no cached tokens", file=stdout)
+    return 0
+
+
+OFFLINE = ("validate", "logout", "completion", "emulator", "demo")
+
+
+def _failed(state: Operation | IngestionRun) -> None:
+    """The rule for FAILED: a command that shows a FAILED state exits 6, waited or not."""
+    if str(state.status) == "FAILED":
+        what = (
+            f"operation {state.operation_id}"
+            if isinstance(state, Operation)
+            else f"run {state.run_id}"
+        )
+        raise CLIError(f"{what} is FAILED", EXIT_FAILED)
+
+
 async def create(ctx: Context) -> None:
-    spec = load_spec(ctx.ns.spec)
+    spec = check_spec_file(ctx.ns.spec)
     if not ctx.ns.wait:
         op = await ctx.client.create_audience(spec)
+        ctx.trail.saw(op)
         ctx.printer.result(op)
-        ctx.note(f"follow it with: aep-ais status {op.operation_id} --wait")
+        ctx.follow(f"status {op.operation_id} --wait")
         return
     with ctx.status_line(f"creating {spec.name!r}") as line:
-        op = await ctx.client.create_and_wait(spec, poll=ctx.poll, on_status=line)
+        op = await ctx.client.create_and_wait(
+            spec, poll=ctx.poll, on_status=line, on_created=ctx.trail.saw
+        )
     ctx.printer.result(op)
 
 
 async def status(ctx: Context) -> None:
     op_id = ctx.ns.operation_id
     if not ctx.ns.wait:
-        ctx.printer.result(await ctx.client.get_operation(op_id))
+        op = await ctx.client.get_operation(op_id)
+        ctx.printer.result(op)
+        _failed(op)
         return
     with ctx.status_line(f"operation {op_id}") as line:
         op = await ctx.client.wait_for_operation(op_id, poll=ctx.poll, on_status=line)
@@ -279,13 +349,20 @@ async def run(ctx: Context) -> None:
     ns = ctx.ns
     if ns.if_active is not None and not ns.wait:
         raise CLIError("run: --if-active needs --wait", EXIT_USAGE)
+    _check_window(ns.since, ns.until, ctx.clock.time())
     if not ns.wait:
         started = await ctx.client.start_run(
             ns.audience_id, data_filter_start_time=ns.since, data_filter_end_time=ns.until
         )
+        ctx.trail.saw(started, ns.audience_id)
         ctx.printer.result(started)
-        ctx.note(f"follow it with: aep-ais run-status {ns.audience_id} {started.run_id} --wait")
+        ctx.follow(f"run-status {ns.audience_id} {started.run_id} --wait")
         return
+    ctx.trail.will_start(ns.audience_id, ns.since, ns.until)
+
+    def on_started(own: IngestionRun) -> None:
+        ctx.trail.started(own, ns.audience_id)
+
     with ctx.status_line(f"run of audience {ns.audience_id}") as line:
         finished = await ctx.client.run_and_wait(
             ns.audience_id,
@@ -294,8 +371,31 @@ async def run(ctx: Context) -> None:
             poll=ctx.poll,
             if_active=ns.if_active or "wait",
             on_status=line,
+            on_started=on_started,
         )
     ctx.printer.result(finished)
+
+
+# An --until this far ahead of the local clock is taken as clock skew, not a mistake.
+UNTIL_SKEW = 300.0
+
+
+def _check_window(since: datetime, until: datetime | None, now: float) -> None:
+    if since.timestamp() > now:
+        raise CLIError(
+            f"run: --since {_iso(since)} is in the future; a run over an empty window "
+            "would spend one of the audience's daily runs",
+            EXIT_USAGE,
+        )
+    if until is not None and until.timestamp() > now + UNTIL_SKEW:
+        raise CLIError(
+            f"run: --until {_iso(until)} is in the future; leave it out to take files up to now",
+            EXIT_USAGE,
+        )
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def runs(ctx: Context) -> None:
@@ -316,7 +416,9 @@ async def runs(ctx: Context) -> None:
 async def run_status(ctx: Context) -> None:
     ns = ctx.ns
     if not ns.wait:
-        ctx.printer.result(await ctx.client.get_run(ns.audience_id, ns.run_id))
+        found = await ctx.client.get_run(ns.audience_id, ns.run_id)
+        ctx.printer.result(found)
+        _failed(found)
         return
     with ctx.status_line(f"run {ns.run_id}") as line:
         finished = await ctx.client.wait_for_run(

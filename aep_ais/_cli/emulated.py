@@ -4,15 +4,17 @@ and the `emulator --port` server."""
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from .._auth import OAuthServerToServer
 from .._client import AISClient
 from .._policies import Clock, PollPolicy
 from .errors import EXIT_OTHER, CLIError
-from .trail import Trail, TrailClient
+from .trail import Trail
 
 __all__ = ["EMULATOR_ORG_ID", "emulated_client", "serve"]
 
@@ -41,10 +43,10 @@ async def emulated_client(
         emulator.client_id, emulator.client_secret, token_url=emulator.token_url
     )
     kwargs: dict[str, Any] = {"org_id": EMULATOR_ORG_ID, "sandbox": "prod", **overrides}
-    client = TrailClient(
-        auth=auth, transport=emulator.transport(), clock=clock, poll=poll, **kwargs
-    )
-    async with client.with_trail(trail if trail is not None else Trail()):
+    client = AISClient(auth=auth, transport=emulator.transport(), clock=clock, poll=poll, **kwargs)
+    if trail is not None:
+        trail.host = urlsplit(client.base_url).netloc
+    async with client:
         yield client
 
 
@@ -60,7 +62,7 @@ def serve(ns: argparse.Namespace, stderr: TextIO) -> int:
         raise CLIError(
             "the emulator server needs uvicorn: pip install 'aep-ais[serve]'", EXIT_OTHER
         ) from exc
-    from ..testing import Emulator
+    from ..testing import Emulator, FaultPlan
     from ..testing import serve as serve_emulator
     from ..testing._server import bind_socket
 
@@ -76,21 +78,48 @@ def serve(ns: argparse.Namespace, stderr: TextIO) -> int:
             run_time=ns.run_time,
             guardrails=not ns.no_guardrails,
             strict_tokens=ns.strict_tokens,
+            seed=ns.seed,
+            faults=FaultPlan(ns.faults, seed=ns.seed or 0) if ns.faults else None,
             rate_limit=ns.rate_limit,
         )
+        emulator.fail_runs_named(*ns.fail_runs)
+        emulator.fail_operations_named(*ns.fail_operations)
         base = f"http://{shown}:{sock.getsockname()[1]}"
-        limits = "off" if ns.no_guardrails else "on (--no-guardrails lifts them)"
-        tokens = ", only tokens it issued are accepted" if ns.strict_tokens else ""
-        print(
-            f"emulator on {base} (Ctrl-C to stop), daily run limits {limits}{tokens}\n"
-            "point aep-ais or the SDK at it with:\n"
-            f"  export AEP_BASE_URL={base}\n"
-            f"  export AEP_TOKEN_URL={base}/ims/token/v3\n"
-            f"  export AEP_ORG_ID={EMULATOR_ORG_ID}\n"
-            f"  export AEP_CLIENT_ID={emulator.client_id}\n"
-            f"  export AEP_CLIENT_SECRET={emulator.client_secret}",
-            file=stderr,
-            flush=True,
+        exports = (
+            f"export AEP_BASE_URL={base}\n"
+            f"export AEP_TOKEN_URL={base}/ims/token/v3\n"
+            f"export AEP_ORG_ID={EMULATOR_ORG_ID}\n"
+            f"export AEP_CLIENT_ID={emulator.client_id}\n"
+            f"export AEP_CLIENT_SECRET={emulator.client_secret}\n"
         )
+        limits = "off" if ns.no_guardrails else "on (--no-guardrails lifts them)"
+        extras = [
+            *([", only tokens it issued are accepted"] if ns.strict_tokens else []),
+            *([f", {ns.faults:g} of requests fault"] if ns.faults else []),
+            *([f", runs of {', '.join(ns.fail_runs)} fail"] if ns.fail_runs else []),
+            *([f", creates of {', '.join(ns.fail_operations)} fail"] if ns.fail_operations else []),
+        ]
+        head = f"emulator on {base} (Ctrl-C to stop), daily run limits {limits}{''.join(extras)}"
+        if ns.env_file is not None:
+            _write_private(ns.env_file, exports)
+            print(f"{head}\nexports written to {ns.env_file}: source it", file=stderr, flush=True)
+        else:
+            indented = "".join(f"  {line}\n" for line in exports.splitlines())
+            print(
+                f"{head}\npoint aep-ais or the SDK at it with:\n{indented}",
+                end="",
+                file=stderr,
+                flush=True,
+            )
         serve_emulator(emulator, sock=sock)
     return 0
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write `text` to `path`, readable by this user only (it holds the emulator's secret)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise CLIError(f"--env-file {path}: cannot write ({exc.strerror})", EXIT_OTHER) from exc

@@ -8,7 +8,7 @@ import shutil
 from datetime import datetime
 from typing import Any, TextIO
 
-from .._convert import unstructure
+from .._convert import to_dict
 from .._models import (
     UNSET,
     AudienceField,
@@ -25,15 +25,24 @@ from .trail import Trail
 __all__ = ["Printer", "StatusLine", "short_id", "to_json"]
 
 
+def _sent(data: Any) -> Any:
+    """`data` without the `null`s of attributes the answer did not carry."""
+    if isinstance(data, dict):
+        return {k: _sent(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [_sent(v) for v in data]
+    return data
+
+
 def to_json(value: Any) -> str:
-    """A model (or list of them) as indented JSON in the API's own camelCase shape."""
+    """A model (or a run listing) as indented JSON in the API's own camelCase shape."""
     if isinstance(value, RunList):
-        data: Any = {"runs": unstructure(list(value))}
+        data: Any = {"runs": [to_dict(r) for r in value]}
         if value.page is not None:
-            data["_page"] = unstructure(value.page)
+            data["_page"] = to_dict(value.page)
     else:
-        data = unstructure(value)
-    return json.dumps(data, indent=2, ensure_ascii=False)
+        data = to_dict(value)
+    return json.dumps(_sent(data), indent=2, ensure_ascii=False)
 
 
 def _text(value: Any) -> str:
@@ -221,8 +230,26 @@ class StatusLine:
         self.polls = 0
         self.started = clock.now()
         self._width = 0
+        self._watching: str | None = None
+
+    def _watch(self, run_id: str) -> None:
+        """Say which run the wait watches; on a move to another run, polls and time restart."""
+        own = self.trail is None or self.trail.is_own(run_id)
+        moved = self._watching is not None
+        self._watching = run_id
+        if moved:
+            self.polls = 0
+            self.started = self.clock.now()
+        elif self.live or run_id in self.what:
+            return  # the line names the run itself
+        whose = "yours" if own else "another caller's run; yours starts when it ends"
+        verb = "now watching" if moved else "watching"
+        self.close()
+        self.stream.write(f"{self.what.strip()}: {verb} run {run_id} ({whose})\n")
 
     def __call__(self, state: Any) -> None:
+        if isinstance(state, IngestionRun) and state.run_id != self._watching:
+            self._watch(state.run_id)
         self.polls += 1
         if self.trail is not None:
             self.trail.saw(state)

@@ -6,22 +6,29 @@ import argparse
 import math
 import re
 from datetime import UTC, datetime
+from typing import NoReturn
 
-from .errors import epilog
+from .._models import RunStatus
+from .._version import __version__
+from .errors import EXIT_USAGE, epilog
 
-__all__ = ["build_parser", "option", "parse_date"]
+__all__ = ["GLOBAL_OPTIONS", "Parser", "add_command", "build_parser", "option", "parse_date"]
 
 _EPOCH = re.compile(r"[+-]?\d+(\.\d*)?")
 
 DESCRIPTION = """\
 Manage Adobe Experience Platform external audiences from the command line.
 
-Credentials come from the environment (AEP_ORG_ID, AEP_SANDBOX, AEP_CLIENT_ID,
+Settings come from flags, the environment (AEP_ORG_ID, AEP_SANDBOX, AEP_CLIENT_ID,
 AEP_CLIENT_SECRET, AEP_SCOPES, AEP_ACCESS_TOKEN, AEP_API_KEY, AEP_BASE_URL, AEP_TOKEN_URL)
-or, with --config FILE, from a JSON config file instead (the layout other AEP Python tools
-use: org_id, client_id, secret or client_secret, scopes, sandbox-name). The flags below
-override either. Secrets (client secret, access token) are read from the environment or the
-config file only, never from flags, so they stay out of shell history and process lists.
+and, with --config FILE, a JSON config file (the layout other AEP Python tools use:
+org_id, client_id, secret or client_secret, scopes, sandbox-name); for each setting a flag
+wins over the environment, which wins over the file. Secrets (client secret, access token)
+are never taken from flags, so they stay out of shell history and process lists.
+
+OAuth tokens are cached in the user's cache directory (file mode 0600) and reused until
+shortly before they expire; --no-token-cache or AEP_NO_TOKEN_CACHE=1 turns that off,
+`aep-ais logout` removes the cache.
 
 --emulator runs any command against an in-process emulator instead of Adobe. It keeps no
 state between invocations, so an id from one command is unknown to the next; use
@@ -58,6 +65,56 @@ def parse_date(text: str) -> datetime:
             f"{text!r} is neither ISO 8601 (2025-05-01 or 2025-05-01T12:00:00Z) nor epoch seconds"
         ) from exc
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line plus where to read more."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print `aep-ais: CMD: MESSAGE; see aep-ais CMD --help` and exit with status 2."""
+        line = " ".join(message.split())
+        command = self.prog.removeprefix("aep-ais").strip()
+        where = f"{command}: " if command else ""
+        self.exit(EXIT_USAGE, f"aep-ais: {where}{line}; see {self.prog} --help\n")
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 40:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number from 1 to 40")
+    return value
+
+
+_RUN_STATUSES = tuple(s.value for s in RunStatus)
+
+
+def _run_status(text: str) -> str:
+    value = text.strip().upper()
+    if value not in _RUN_STATUSES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a run status ({', '.join(_RUN_STATUSES)})"
+        )
+    return value
+
+
+def _fault_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a fraction from 0 to 1")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
 
 
 def _positive_int(text: str) -> int:
@@ -128,8 +185,31 @@ _DEFAULTS: dict[str, object] = {
     "client_id": None,
     "api_key": None,
     "base_url": None,
+    "token_url": None,
     "wait_timeout": None,
+    "retries": None,
+    "no_token_cache": False,
+    "debug": False,
+    "debug_bodies": False,
 }
+
+# The global options as written on the command line, in the order of `--help`.
+GLOBAL_OPTIONS = (
+    "--json",
+    "--emulator",
+    "--config",
+    "--org-id",
+    "--sandbox",
+    "--client-id",
+    "--api-key",
+    "--base-url",
+    "--token-url",
+    "--wait-timeout",
+    "--retries",
+    "--no-token-cache",
+    "--debug",
+    "--debug-bodies",
+)
 
 
 def option(ns: argparse.Namespace, name: str) -> object:
@@ -154,6 +234,7 @@ def _common() -> argparse.ArgumentParser:
     g.add_argument("--client-id", default=s, help="OAuth client id; env AEP_CLIENT_ID")
     g.add_argument("--api-key", default=s, help="x-api-key (default: client id); env AEP_API_KEY")
     g.add_argument("--base-url", default=s, help="API base URL; env AEP_BASE_URL")
+    g.add_argument("--token-url", default=s, help="IMS token URL; env AEP_TOKEN_URL")
     g.add_argument(
         "--wait-timeout",
         type=_seconds,
@@ -161,36 +242,82 @@ def _common() -> argparse.ArgumentParser:
         default=s,
         help="give up a --wait after this long (exit status 7)",
     )
+    g.add_argument(
+        "--retries",
+        type=_positive_int,
+        metavar="N",
+        default=s,
+        help="attempts per request on 429, 5xx and lost connections (default 4)",
+    )
+    g.add_argument(
+        "--no-token-cache",
+        action="store_true",
+        default=s,
+        help="neither read nor write the OAuth token cache; env AEP_NO_TOKEN_CACHE=1",
+    )
+    g.add_argument(
+        "--debug",
+        action="store_true",
+        default=s,
+        help="trace each HTTP request on stderr (redacted: no tokens, secrets or bodies)",
+    )
+    g.add_argument(
+        "--debug-bodies",
+        action="store_true",
+        default=s,
+        help="with --debug, also print request and answer bodies",
+    )
     return p
+
+
+def add_command(
+    sub: argparse._SubParsersAction[Parser],
+    common: argparse.ArgumentParser,
+    name: str,
+    help_text: str,
+) -> Parser:
+    """Add the subcommand `name`: the global options, the exit table, one-line errors."""
+    return sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        parents=[common],  # type: ignore[list-item]  # argparse types parents as its own class
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `aep-ais` parser with every subcommand."""
     common = _common()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="aep-ais",
         description=DESCRIPTION,
         epilog=epilog(),
         parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"aep-ais {__version__}")
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=Parser
+    )
 
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            parents=[common],
-            epilog=epilog(),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+    def add(name: str, help_text: str) -> Parser:
+        return add_command(sub, common, name, help_text)
 
     wait_help = "wait until it ends, showing its status on stderr"
 
     p = add("create", "create an audience from a JSON spec file (the API's own create body)")
     p.add_argument("spec", metavar="SPEC.json", help="the create body, camelCase; - for stdin")
     p.add_argument("--wait", action="store_true", help=wait_help)
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the spec file offline and send nothing (exit status 0 or 2)",
+    )
+
+    p = add("validate", "check spec files offline against every rule the SDK knows")
+    p.add_argument("specs", nargs="+", metavar="SPEC.json", help="create bodies; - for stdin")
 
     p = add("status", "show an audience-creation operation")
     p.add_argument("operation_id", metavar="OPERATION_ID")
@@ -229,9 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         type=parse_date,
         metavar="DATE",
-        help="take files from this time on (ISO 8601 or epoch seconds)",
+        help="take files from this time on (ISO 8601 or epoch seconds; not in the future)",
     )
-    p.add_argument("--until", type=parse_date, metavar="DATE", help="take files up to this time")
+    p.add_argument(
+        "--until",
+        type=parse_date,
+        metavar="DATE",
+        help="take files up to this time (not in the future)",
+    )
     p.add_argument("--wait", action="store_true", help=wait_help)
     p.add_argument(
         "--if-active",
@@ -242,14 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("runs", "list the ingestion runs of an audience")
     p.add_argument("audience_id", metavar="AUDIENCE_ID")
-    p.add_argument("--limit", type=_positive_int, metavar="N", help="at most N runs (1-40)")
+    p.add_argument("--limit", type=_limit, metavar="N", help="at most N runs (1-40)")
     p.add_argument(
         "--sort-by",
         choices=("createdAt", "-createdAt", "name", "-name"),
         help="order; a leading - means descending, written --sort-by=-createdAt "
         "(default: newest first)",
     )
-    p.add_argument("--status", help="only runs with this status (SUCCESS, FAILED, ...)")
+    p.add_argument(
+        "--status",
+        type=_run_status,
+        help=f"only runs with this status ({', '.join(_RUN_STATUSES)}; any case)",
+    )
     p.add_argument(
         "--property",
         action="append",
@@ -258,7 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILTER",
         help="raw filter such as status!=FAILED; repeat for several",
     )
-    p.add_argument("--name", help="only runs with this name")
+    p.add_argument(
+        "--name",
+        metavar="AUDIENCE_NAME",
+        help="only runs whose name is this (a run is named after its audience)",
+    )
     p.add_argument(
         "--created-after",
         type=parse_date,
@@ -280,7 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("emulator", "serve the emulator over HTTP (needs uvicorn: aep-ais[serve])")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=_port, required=True, help="port to listen on (0 picks a free one)"
+        "--port",
+        type=_port,
+        default=8765,
+        help="port to listen on (default 8765; 0 picks a free one)",
     )
     p.add_argument(
         "--operation-time",
@@ -312,6 +455,40 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept only unexpired tokens issued by the emulator's own token endpoint",
     )
+    p.add_argument(
+        "--fail-runs",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="runs of audiences whose name matches this glob end FAILED; repeat for several",
+    )
+    p.add_argument(
+        "--fail-operations",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="creates of audiences whose name matches this glob end FAILED; repeat for several",
+    )
+    p.add_argument(
+        "--faults",
+        type=_fault_rate,
+        default=0.0,
+        metavar="RATE",
+        help="answer this fraction of requests with 429, 5xx or a dropped connection (0-1)",
+    )
+    p.add_argument("--seed", type=_whole, metavar="N", help="seed of the faults and ids")
+    p.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="write the export lines to PATH (mode 0600) instead of printing them",
+    )
+
+    add("logout", "remove the cached OAuth tokens of this user")
+
+    p = add(
+        "completion", "print a shell completion script: eval it, or save it where the shell looks"
+    )
+    p.add_argument("shell", choices=("bash", "zsh", "fish"))
 
     # Imported here: `bulk` imports `commands`, which imports this module.
     from .bulk import add_bulk_commands

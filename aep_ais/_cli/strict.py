@@ -16,7 +16,7 @@ from typing import Any, Union
 
 import attrs
 
-from .._convert import _ALIASES, _wire_name, unstructure
+from .._convert import unstructure, wire_aliases, wire_name
 from .._models import AudienceSpec, SourceSpec
 
 __all__ = ["unknown_key"]
@@ -37,7 +37,7 @@ def _check(given: Any, written: Any, cls: type, path: str) -> str | None:
         # The SDK always writes `params`; a file may have it, or the flat form.
         inner = written.get("params", written)
         if isinstance(given.get("params"), dict):
-            known = {_wire_name(cls, a.name) for a in attrs.fields(cls)}
+            known = {wire_name(cls, a.name) for a in attrs.fields(cls)}
             for key in given:
                 if key in known:
                     return f"{_join(path, key)}: unknown key beside params; move it into params"
@@ -52,13 +52,8 @@ def _check_object(
     given: dict[str, Any], written: dict[str, Any], cls: type, path: str
 ) -> str | None:
     hints = typing.get_type_hints(cls)
-    attributes = {_wire_name(cls, a.name): a.name for a in attrs.fields(cls)}
-    aliases = {
-        alias: _wire_name(cls, name)
-        for (owner, name), alts in _ALIASES.items()
-        if owner is cls
-        for alias in alts
-    }
+    attributes = {wire_name(cls, a.name): a.name for a in attrs.fields(cls)}
+    aliases = wire_aliases(cls)
     for key, value in given.items():
         target = aliases.get(key, key)
         if cls is AudienceSpec and key == "encryption":

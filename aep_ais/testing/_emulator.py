@@ -198,6 +198,14 @@ class Emulator:
         """Register an OAuth client the token endpoint will issue tokens to."""
         self._tokens.credentials[client_id] = client_secret
 
+    def fail_runs_named(self, *patterns: str) -> None:
+        """Runs of audiences whose name matches a glob (`"test-*"`) end `FAILED`."""
+        self._store.failing_run_names.extend(patterns)
+
+    def fail_operations_named(self, *patterns: str) -> None:
+        """Creates of audiences whose name matches a glob end `FAILED`."""
+        self._store.failing_operation_names.extend(patterns)
+
     def revoke(self, token: str) -> None:
         """Refuse `token` from now on: requests bearing it get 401 (`401013`)."""
         with self._lock:

@@ -8,6 +8,7 @@ ids, duplicates, an active run, guardrails) and returns wire JSON otherwise.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import itertools
 import random
 import uuid
@@ -61,6 +62,9 @@ class Store:
         self.known_paths = known_paths
         self.guardrails = guardrails
         self.failing_runs = failing_runs
+        # Globs on audience names (`Emulator.fail_runs_named`, `fail_operations_named`).
+        self.failing_run_names: list[str] = []
+        self.failing_operation_names: list[str] = []
         self.audiences: dict[str, AudienceRecord] = {}
         self.operations: dict[str, OperationRecord] = {}
         self.runs: dict[str, RunRecord] = {}
@@ -157,7 +161,8 @@ class Store:
             created_at=self._epoch(),
             created_by=user,
             done_at=now + self.operation_time,
-            ends_failed=not self._path_known(details["sourceSpec"]["params"]),
+            ends_failed=not self._path_known(details["sourceSpec"]["params"])
+            or _matches(details["name"], self.failing_operation_names),
         )
         self.operations[op.operation_id] = op
         self._unsettled.append(op)
@@ -268,7 +273,8 @@ class Store:
             created_by=user,
             started=now,
             run_time=self.run_time,
-            fails=bool({audience_id, audience.source_path} & self.failing_runs),
+            fails=bool({audience_id, audience.source_path} & self.failing_runs)
+            or _matches(audience.name, self.failing_run_names),
             flow_run_ids=(self.new_id(), self.new_id()),
             seq=self._seq,
         )
@@ -324,3 +330,7 @@ class Store:
             "runs": page,
             "_page": {"limit": limit, "count": len(page), "totalCount": total},
         }
+
+
+def _matches(name: object, patterns: list[str]) -> bool:
+    return isinstance(name, str) and any(fnmatch.fnmatchcase(name, p) for p in patterns)

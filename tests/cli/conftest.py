@@ -38,8 +38,11 @@ class Result:
 
 
 @pytest.fixture(autouse=True)
-def env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A static-token environment; no AEP_* setting of the machine leaks in."""
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A static-token environment; no AEP_* setting of the machine leaks in, and the token
+    cache lives in the test's own folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("AEP_NO_TOKEN_CACHE", raising=False)
     for var in (
         "AEP_ORG_ID",
         "AEP_SANDBOX",

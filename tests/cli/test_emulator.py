@@ -84,7 +84,9 @@ def test_run_wait_if_active_attach_reports_the_active_run(
     result = cli("run", AUDIENCE_ID, "--since", "0", "--wait", "--if-active", "attach", "--json")
     assert result.code == 0, result.err
     assert result.json == sample("run")
+    # Attached to, the active run is the one this command reports: "yours".
     assert result.err == (
+        f"run of audience {AUDIENCE_ID}: watching run {RUN_ID} (yours)\n"
         f"run of audience {AUDIENCE_ID}: SUCCESS, 0.0s, 1 poll "
         "[DATASET SUCCESS, PROFILE_STORE SUCCESS]\n"
     )
@@ -253,6 +255,8 @@ def test_emulator_serves_on_the_port_it_bound_and_names_it(
         "run_time": 0.5,
         "guardrails": guardrails,
         "strict_tokens": strict,
+        "seed": None,
+        "faults": None,
         "rate_limit": None,
     }
     lines = result.err.splitlines()
@@ -313,3 +317,67 @@ def test_demo_refuses_json_before_doing_anything(cli: Callable[..., Result]) -> 
         assert error_line(result) == (
             "aep-ais: demo: --json is not supported; the demo prints for people only"
         )
+
+
+def test_emulator_flags_break_it_from_the_shell(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Issue 15 item 12: failing names by glob, a fault rate, a seed, the exports in a file.
+    pytest.importorskip("uvicorn")
+    import aep_ais.testing
+
+    served = _Served()
+    monkeypatch.setattr(aep_ais.testing, "Emulator", served.emulator)
+    monkeypatch.setattr(aep_ais.testing, "serve", served.serve)
+    env_file = tmp_path / "emulator.env"
+    result = cli(
+        "emulator",
+        "--port", "0",
+        "--fail-runs", "test-*",
+        "--fail-operations", "broken-*",
+        "--faults", "0.2",
+        "--seed", "7",
+        "--env-file", str(env_file),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    kwargs = served.emulator_kwargs
+    assert kwargs["seed"] == 7
+    assert kwargs["faults"].rate == 0.2
+    base = f"http://127.0.0.1:{served.port}"
+    assert result.err == (
+        f"emulator on {base} (Ctrl-C to stop), daily run limits on (--no-guardrails lifts "
+        "them), 0.2 of requests fault, runs of test-* fail, creates of broken-* fail\n"
+        f"exports written to {env_file}: source it\n"
+    )
+    assert env_file.read_text().splitlines()[0] == f"export AEP_BASE_URL={base}"
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_emulator_port_defaults_to_8765() -> None:
+    from aep_ais._cli.parser import build_parser
+
+    assert build_parser().parse_args(["emulator"]).port == 8765
+
+
+async def test_glob_named_runs_and_creates_end_failed(clock: FakeClock) -> None:
+    import aep_ais
+    from aep_ais._cli.demo import DEMO_SPEC
+
+    emulator = Emulator(clock=clock, operation_time=1.0, run_time=1.0)
+    emulator.fail_runs_named("Demo *")
+    emulator.fail_operations_named("broken-*")
+    auth = aep_ais.OAuthServerToServer(
+        emulator.client_id, emulator.client_secret, token_url=emulator.token_url
+    )
+    async with aep_ais.AISClient(
+        org_id="O@AdobeOrg", auth=auth, transport=emulator.transport(), clock=clock
+    ) as ais:
+        op = await ais.create_and_wait(DEMO_SPEC)
+        assert op.audience_id is not None
+        with pytest.raises(aep_ais.RunFailedError):
+            await ais.run_and_wait(op.audience_id, data_filter_start_time=0)
+        broken = aep_ais.AudienceSpec(
+            name="broken-1", fields=DEMO_SPEC.fields, source_spec=DEMO_SPEC.source_spec
+        )
+        with pytest.raises(aep_ais.OperationFailedError):
+            await ais.create_and_wait(broken)

@@ -174,18 +174,25 @@ def test_config_file_supplies_credentials(
         (
             '{"org_id": "ORG"}',
             3,
-            "no usable credentials (client_secret: no credentials in '{path}'",
+            "no usable credentials (AEP_CLIENT_SECRET: no credentials:",
         ),
         (
             '{"client_id": "c", "secret": "TOPSECRET"}',
             3,
-            "no usable credentials (org_id: is required but not set in '{path}'",
+            "no usable credentials (AEP_ORG_ID: is required but not set)",
         ),
     ],
 )
 def test_bad_config_file_is_named(
-    cli: Callable[..., Result], tmp_path: Path, content: str, exit_code: int, message: str
+    cli: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    content: str,
+    exit_code: int,
+    message: str,
 ) -> None:
+    for var in ("AEP_ORG_ID", "AEP_ACCESS_TOKEN", "AEP_API_KEY"):
+        monkeypatch.delenv(var)
     config = tmp_path / "c.json"
     config.write_text(content.replace("ORG", ORG_ID))
     result = cli("--config", str(config), "status", OPERATION_ID)
@@ -287,7 +294,10 @@ def test_spec_breaking_a_rule_is_refused_before_sending(
     path.write_text(json.dumps(body))
     result = cli("create", str(path))
     assert result.code == 2
-    assert error_line(result).startswith("aep-ais: ValidationError: fields")
+    assert error_line(result) == (
+        f"aep-ais: spec file {path}: fields: at least one field must carry identity_ns "
+        "(an identity field), found none"
+    )
 
 
 def test_python_dash_m_runs_the_cli() -> None:

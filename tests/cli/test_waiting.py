@@ -197,16 +197,19 @@ def test_ctrl_c_before_the_first_poll_of_a_create_names_the_operation(
     )
 
 
-def test_ctrl_c_before_anything_was_created_says_only_interrupted(
+def test_ctrl_c_before_the_run_was_started_gives_the_command_that_starts_it(
     api: respx.MockRouter, capsys: pytest.CaptureFixture[str], sample: Any
 ) -> None:
     # Interrupted in the backoff after a 503 of the look for an active run: no run was
-    # started, so there is nothing to resume.
+    # started, so there is nothing to resume, and the hint says how to start it.
     listing = api.get(RUNS).respond(503)
-    argv = ["run", AUDIENCE_ID, "--since", "0", "--wait"]
+    argv = ["run", AUDIENCE_ID, "--since", "0", "--wait", "--sandbox", "dev"]
     assert main(argv, clock=InterruptingClock()) == 130
     assert listing.call_count == 1
-    assert capsys.readouterr().err == "aep-ais: interrupted\n"
+    assert capsys.readouterr().err == (
+        "aep-ais: interrupted; your run was not started: start it with "
+        f"`aep-ais --sandbox dev run {AUDIENCE_ID} --since 1970-01-01T00:00:00Z --wait`\n"
+    )
 
 
 def test_json_output_is_clean_while_waiting(
@@ -287,3 +290,82 @@ def test_wait_timeout_exits_7_with_a_resume_command(
     assert result.code == 7
     assert f"resume with `aep-ais run-status {AUDIENCE_ID} {RUN_ID} --wait`" in result.err
     assert run_route.call_count == 1
+
+
+def test_ctrl_c_while_another_run_is_waited_out_never_names_that_run(
+    api: respx.MockRouter, capsys: pytest.CaptureFixture[str], sample: Any
+) -> None:
+    # Issue 11 item 7: another caller's run is active; the command waits for it first.
+    # A Ctrl-C then must not offer to resume that run: the user's own was never started.
+    other = {**sample("run"), "runId": "other-run", "status": "PROCESSING"}
+    api.get(RUNS).respond(200, json={"runs": [other]})
+    api.get(f"{RUNS}/other-run").respond(200, json=other)
+    argv = ["run", AUDIENCE_ID, "--since", "0", "--wait", "--sandbox", "dev"]
+    assert main(argv, clock=InterruptingClock()) == 130  # no start: respx has no route for it
+    err = capsys.readouterr().err
+    assert "other-run" not in err.splitlines()[-1]
+    assert err.splitlines()[-1] == (
+        "aep-ais: interrupted; your run was not started: start it with "
+        f"`aep-ais --sandbox dev run {AUDIENCE_ID} --since 1970-01-01T00:00:00Z --wait`"
+    )
+
+
+def test_the_log_says_which_run_it_watches_and_when_it_moves_to_the_users_own(
+    api: respx.MockRouter, cli: Callable[..., Result], sample: Any
+) -> None:
+    # Issue 11 item 9: the other caller's run ends, the user's own starts; polls restart.
+    other = {**sample("run"), "runId": "other-run", "status": "PROCESSING"}
+    api.get(RUNS).mock(
+        side_effect=[
+            httpx.Response(200, json={"runs": [other]}),
+            httpx.Response(200, json={"runs": [{**other, "status": "SUCCESS"}]}),
+        ]
+    )
+    api.get(f"{RUNS}/other-run").mock(
+        side_effect=[
+            httpx.Response(200, json=other),
+            httpx.Response(200, json={**other, "status": "SUCCESS"}),
+        ]
+    )
+    api.post(RUNS).respond(200, json=sample("run_started"))
+    api.get(RUN).respond(200, json=sample("run"))
+    result = cli("run", AUDIENCE_ID, "--since", "0", "--wait")
+    assert result.code == 0, result.err
+    lines = result.err.splitlines()
+    what = f"run of audience {AUDIENCE_ID}"
+    assert lines[0] == (
+        f"{what}: watching run other-run (another caller's run; yours starts when it ends)"
+    )
+    moved = lines.index(f"{what}: now watching run {RUN_ID} (yours)")
+    assert lines[moved + 1].startswith(f"{what}: SUCCESS, 0.0s, 1 poll")
+
+
+def test_printed_commands_carry_the_global_options(
+    api: respx.MockRouter, cli: Callable[..., Result], sample: Any, tmp_path: Path
+) -> None:
+    # Issue 11 item 8: "follow it with" and the exit-7 message keep --sandbox, --base-url.
+    api.post(RUNS).respond(200, json=sample("run_started"))
+    result = cli("run", AUDIENCE_ID, "--since", "0", "--sandbox", "dev")
+    assert result.code == 0, result.err
+    assert result.err == (
+        f"follow it with: aep-ais --sandbox dev run-status {AUDIENCE_ID} {RUN_ID} --wait\n"
+    )
+    api.get(OPS).respond(200, json=operation_json(sample, "PROCESSING"))
+    result = cli("status", OPERATION_ID, "--wait", "--wait-timeout", "1", "--org-id", "O@AdobeOrg")
+    assert result.code == 7
+    assert result.err.splitlines()[-1].endswith(
+        f"resume with `aep-ais --org-id O@AdobeOrg status {OPERATION_ID} --wait`"
+    )
+
+
+def test_failed_states_exit_6_whether_waited_for_or_not(
+    api: respx.MockRouter, cli: Callable[..., Result], sample: Any
+) -> None:
+    # Issue 15 item 5: one rule, documented: a command showing a FAILED state exits 6.
+    failed = {**sample("run"), "status": "FAILED"}
+    api.get(RUN).respond(200, json=failed)
+    api.get(OPS).respond(200, json=operation_json(sample, "FAILED"))
+    for args in (("run-status", AUDIENCE_ID, RUN_ID), ("status", OPERATION_ID)):
+        without, waited = cli(*args), cli(*args, "--wait")
+        assert without.code == waited.code == 6
+        assert without.out == waited.out

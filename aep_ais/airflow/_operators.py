@@ -1,0 +1,350 @@
+"""Deferrable operators: create an audience, run an ingestion.
+
+Both start the work in the worker, then hand the wait to the triggerer (`deferrable=True`,
+the default) or wait in the worker (`deferrable=False`). Their XCom is `to_dict` of the
+final `Operation` or `IngestionRun`: the API's own JSON, so the next task reads
+`audienceId` or `runId`.
+
+How a failure ends the task:
+
+- the operation or run ended `FAILED` (`OperationFailedError`, `RunFailedError`): the
+  task fails without retrying (`AirflowFailException`); the message names the stages;
+- a wait past its deadline, or any error whose `retryable` is true (connection trouble,
+  429, 5xx, a quota that resets): `AirflowException`, so the task's retries apply; a
+  retried ingestion task attaches to the run its first try started;
+- anything else (validation, other 4xx, a run in progress under `if_active="raise"`):
+  `AirflowFailException`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+import attrs
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+import aep_ais
+from aep_ais import AISClient, AISError, AudienceSpec, IngestionRun, Operation, PollPolicy
+
+from ._compat import ensure_run, from_dict, retryable, to_dict
+from ._hook import AEPHook, run_sync
+from ._provider import DEFAULT_CONN_ID
+from ._triggers import AEPIngestionRunTrigger, AEPOperationTrigger, poll_fields
+
+__all__ = ["AEPCreateAudienceOperator", "AEPIngestionRunOperator"]
+
+# The task state store key (kept across a task's tries) of the first try's start.
+FIRST_TRY_KEY = "aep_ais_first_try_started_at"
+# ... and of the operation a create task started.
+OPERATION_KEY = "aep_ais_operation_id"
+
+
+def task_error(exc: AISError) -> AirflowException:
+    """The Airflow exception that ends a task after `exc`: retried only if that may help."""
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, aep_ais.OperationFailedError | aep_ais.RunFailedError):
+        return AirflowFailException(message)
+    if retryable(exc):
+        return AirflowException(message)
+    return AirflowFailException(message)
+
+
+def _event_error(event: Mapping[str, Any]) -> NoReturn:
+    message = str(event.get("message") or f"unexpected trigger event {dict(event)!r}")
+    if event.get("status") in ("timeout", "error") and event.get("retryable") is True:
+        raise AirflowException(message)
+    raise AirflowFailException(message)
+
+
+def _as_time(value: object, name: str) -> datetime | int:
+    """A data-window bound from a template: a datetime, epoch seconds or an ISO string."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    raise aep_ais.ValidationError(
+        name, f"must be a datetime, epoch seconds or an ISO 8601 string, got {value!r}"
+    )
+
+
+def _seconds(value: float | timedelta | None) -> float | None:
+    return value.total_seconds() if isinstance(value, timedelta) else value
+
+
+class _AEPOperator(BaseOperator):
+    """What both operators share: the hook, the wait's deadline, deferral."""
+
+    def __init__(
+        self,
+        *,
+        aep_conn_id: str = DEFAULT_CONN_ID,
+        deferrable: bool = True,
+        poll: PollPolicy | None = None,
+        wait_timeout: float | timedelta | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aep_conn_id = aep_conn_id
+        self.deferrable = deferrable
+        self.poll = poll
+        self.wait_timeout = _seconds(wait_timeout)
+        poll_fields(poll)  # a bad policy fails at parse time, not in the triggerer
+
+    def hook(self) -> AEPHook:
+        """The hook that builds this task's clients."""
+        return AEPHook(self.aep_conn_id)
+
+    def _policy(self, ais: AISClient) -> PollPolicy:
+        policy = self.poll or ais.poll
+        if self.wait_timeout is not None:
+            policy = attrs.evolve(policy, timeout=self.wait_timeout)
+        return policy
+
+    def _deadline(self, ais: AISClient) -> float | None:
+        """The wait's absolute end (epoch seconds), fixed when the task starts it."""
+        timeout = self._policy(ais).timeout
+        return None if timeout is None else ais.clock.time() + timeout
+
+    def _remaining(self, ais: AISClient, deadline: float | None) -> PollPolicy:
+        left = None if deadline is None else max(0.0, deadline - ais.clock.time())
+        return attrs.evolve(self._policy(ais), timeout=left)
+
+
+class AEPCreateAudienceOperator(_AEPOperator):
+    """Creates an external audience and waits until the platform has it.
+
+    `spec` is an `aep_ais.AudienceSpec` or the API's own create body (a dict, templated).
+    The XCom is `to_dict` of the final `Operation` (`audienceId` holds the new id).
+    With a task state store (Airflow 3.3), a retry waits for the operation the first try
+    started instead of creating the audience again. `deferrable`, `poll` (a `PollPolicy`)
+    and `wait_timeout` (seconds or a `timedelta`, default `poll.timeout`) shape the wait.
+    """
+
+    template_fields: Sequence[str] = ("spec",)
+    ui_color = "#fa0f00"
+
+    def __init__(self, *, spec: AudienceSpec | Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+
+    def _spec(self) -> AudienceSpec:
+        if isinstance(self.spec, AudienceSpec):
+            return self.spec
+        if not isinstance(self.spec, Mapping):
+            raise aep_ais.ValidationError("spec", "must be an AudienceSpec or a dict")
+        return from_dict(AudienceSpec, dict(self.spec))
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Create (or, on a retry, find) the operation, then wait or defer."""
+        store = context.get("task_state_store")
+        known = store.get(OPERATION_KEY) if store is not None else None
+
+        async def start() -> tuple[Operation, float | None]:
+            async with self.hook().get_conn() as ais:
+                deadline = self._deadline(ais)
+                if isinstance(known, str):
+                    self.log.info("a previous try started operation %s: waiting for it", known)
+                    return await ais.get_operation(known), deadline
+                operation = await ais.create_audience(self._spec())
+                if store is not None:
+                    store.set(OPERATION_KEY, operation.operation_id)
+                return operation, deadline
+
+        try:
+            operation, deadline = run_sync(start)
+        except AISError as exc:
+            raise task_error(exc) from exc
+        self.log.info("operation %s is %s", operation.operation_id, operation.status)
+        if operation.done:
+            return self._finish(operation)
+        if self.deferrable:
+            self.defer(
+                trigger=AEPOperationTrigger(
+                    operation_id=operation.operation_id,
+                    deadline=deadline,
+                    aep_conn_id=self.aep_conn_id,
+                    poll=self.poll,
+                ),
+                method_name="execute_complete",
+            )
+
+        async def wait() -> Operation:
+            async with self.hook().get_conn() as ais:
+                return await ais.wait_for_operation(
+                    operation.operation_id, poll=self._remaining(ais, deadline)
+                )
+
+        try:
+            return to_dict(run_sync(wait))
+        except AISError as exc:
+            raise task_error(exc) from exc
+
+    def _finish(self, operation: Operation) -> dict[str, Any]:
+        if operation.status == aep_ais.OperationStatus.FAILED:
+            raise task_error(aep_ais.OperationFailedError(operation))
+        return to_dict(operation)
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The trigger's event: the operation's `to_dict` on success, else the task fails."""
+        if event.get("status") == "success":
+            result: dict[str, Any] = event["operation"]
+            self.log.info("audience %s created", result.get("audienceId"))
+            return result
+        _event_error(event)
+
+    def on_kill(self) -> None:
+        """Leave the server alone: the API cannot cancel an audience creation."""
+        self.log.warning(
+            "killed: the External Audiences API cannot cancel an audience creation; "
+            "it goes on on the platform"
+        )
+
+
+class AEPIngestionRunOperator(_AEPOperator):
+    """Runs an ingestion of an external audience and waits for it to end.
+
+    `audience_id`, `data_filter_start_time` and `data_filter_end_time` (a datetime,
+    epoch seconds or an ISO string) and `if_active` (`"wait"`, `"attach"`, `"raise"`, as
+    for `run_and_wait`) are templated. The run is started with `ensure_run`, whose
+    `reuse_since` is the start of this task instance's first try: a retry after a crash
+    attaches to the run the first try started and never starts a second. The XCom is
+    `to_dict` of the final `IngestionRun`. `on_kill` leaves the run going (the API
+    cannot cancel one) and says so in the log.
+    """
+
+    template_fields: Sequence[str] = (
+        "audience_id",
+        "data_filter_start_time",
+        "data_filter_end_time",
+        "if_active",
+    )
+    ui_color = "#fa0f00"
+
+    def __init__(
+        self,
+        *,
+        audience_id: str,
+        data_filter_start_time: datetime | int | str,
+        data_filter_end_time: datetime | int | str | None = None,
+        if_active: aep_ais.IfActive = "wait",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.audience_id = audience_id
+        self.data_filter_start_time = data_filter_start_time
+        self.data_filter_end_time = data_filter_end_time
+        self.if_active = if_active
+        self._run: IngestionRun | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Start (or attach to) the run, then wait or defer."""
+        start_time = _as_time(self.data_filter_start_time, "data_filter_start_time")
+        end_time = (
+            None
+            if self.data_filter_end_time in (None, "")
+            else _as_time(self.data_filter_end_time, "data_filter_end_time")
+        )
+        reuse_since = self._first_try_start(context)
+
+        async def start() -> tuple[IngestionRun, float | None]:
+            async with self.hook().get_conn() as ais:
+                deadline = self._deadline(ais)
+                run = await ensure_run(
+                    ais,
+                    self.audience_id,
+                    data_filter_start_time=start_time,
+                    data_filter_end_time=end_time,
+                    if_active=self.if_active,
+                    reuse_since=reuse_since,
+                )
+                return run, deadline
+
+        try:
+            run, deadline = run_sync(start)
+        except AISError as exc:
+            raise task_error(exc) from exc
+        self._run = run
+        self.log.info("run %s of audience %s is %s", run.run_id, self.audience_id, run.status)
+        if run.done:
+            return self._finish(run)
+        if self.deferrable:
+            self.defer(
+                trigger=AEPIngestionRunTrigger(
+                    audience_id=self.audience_id,
+                    run_id=run.run_id,
+                    deadline=deadline,
+                    aep_conn_id=self.aep_conn_id,
+                    poll=self.poll,
+                ),
+                method_name="execute_complete",
+            )
+
+        async def wait() -> IngestionRun:
+            async with self.hook().get_conn() as ais:
+                return await ais.wait_for_run(
+                    self.audience_id, run.run_id, poll=self._remaining(ais, deadline)
+                )
+
+        try:
+            return to_dict(run_sync(wait))
+        except AISError as exc:
+            raise task_error(exc) from exc
+
+    def _first_try_start(self, context: Context) -> datetime:
+        """When this task instance's first try started (whole seconds, as on the wire).
+
+        Kept in the task state store, which outlives a try; without one (older Airflow)
+        a retry falls back to the DAG run's start, which is no later than it.
+        """
+        ti = context["ti"]
+        started: datetime = ti.start_date or datetime.fromtimestamp(time.time(), tz=UTC)
+        store = context.get("task_state_store")
+        if store is not None:
+            saved = store.get(FIRST_TRY_KEY)
+            if isinstance(saved, str):
+                started = datetime.fromisoformat(saved)
+            else:
+                store.set(FIRST_TRY_KEY, started.isoformat())
+        elif ti.try_number > 1:
+            dag_run = context.get("dag_run")
+            started = getattr(dag_run, "start_date", None) or started
+        return started.replace(microsecond=0)
+
+    def _finish(self, run: IngestionRun) -> dict[str, Any]:
+        if run.status == aep_ais.RunStatus.FAILED:
+            raise task_error(aep_ais.RunFailedError(run))
+        return to_dict(run)
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The trigger's event: the run's `to_dict` on success, else the task fails."""
+        if event.get("status") == "success":
+            result: dict[str, Any] = event["run"]
+            self.log.info("run %s ended %s", result.get("runId"), result.get("status"))
+            return result
+        _event_error(event)
+
+    def on_kill(self) -> None:
+        """Leave the run going: the API cannot cancel an ingestion run."""
+        what = f"run {self._run.run_id}" if self._run is not None else "the ingestion run"
+        self.log.warning(
+            "killed: the External Audiences API cannot cancel %s of audience %s; "
+            "it goes on on the platform",
+            what,
+            self.audience_id,
+        )

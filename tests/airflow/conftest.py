@@ -42,3 +42,97 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def connection_json(**fields: Any) -> str:
     """An `AIRFLOW_CONN_*` value (Airflow's JSON form) for an `aep_ais` connection."""
     return json.dumps({"conn_type": "aep_ais", **fields})
+
+
+ORG_ID = "0123456789ABCDEF01234567@AdobeOrg"
+FAILING_PATH = "activation/failing/buyers.csv"
+
+
+class Recorder:
+    """An httpx transport in front of the emulator that notes when each request went out."""
+
+    def __init__(self, inner: Any, clock: Any) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.sent: list[tuple[float, str, str]] = []
+
+    async def handle_async_request(self, request: Any) -> Any:
+        self.sent.append((self.clock.time(), request.method, request.url.path))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class EmulatedAEP:
+    """An emulator on a `FakeClock`, the `aep_default` connection pointing at it, and
+    the client options a hook needs to reach it in-process."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, **emulator_options: Any) -> None:
+        import httpx
+
+        from aep_ais.testing import Emulator, FakeClock
+
+        self.clock = FakeClock()
+        self.emulator = Emulator(
+            clock=self.clock,
+            operation_time=30,
+            run_time=600,
+            failing_runs=[FAILING_PATH],
+            **emulator_options,
+        )
+        self.recorder = Recorder(self.emulator.transport(), self.clock)
+        self.transport: httpx.AsyncBaseTransport = self.recorder  # type: ignore[assignment]
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AEP_DEFAULT",
+            connection_json(
+                login=self.emulator.client_id,
+                password=self.emulator.client_secret,
+                extra={"org_id": ORG_ID, "token_url": self.emulator.token_url},
+            ),
+        )
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"clock": self.clock, "transport": self.transport}
+
+    def wire(self, thing: Any) -> Any:
+        """Point a trigger's or an operator's hook at this emulator; returns `thing`."""
+        from aep_ais.airflow import AEPHook
+
+        thing.hook = lambda: AEPHook(thing.aep_conn_id, client_options=self.options)
+        return thing
+
+    def client(self) -> Any:
+        import aep_ais
+
+        return aep_ais.AISClient(
+            org_id=ORG_ID,
+            auth=aep_ais.StaticToken("test-token-0123456789"),
+            api_key="test-key",
+            transport=self.emulator.transport(),
+            clock=self.clock,
+        )
+
+    async def audience(self, path: str = "activation/spring/buyers.csv") -> str:
+        """A new audience (created and waited for), its id."""
+        import aep_ais
+
+        spec = aep_ais.AudienceSpec(
+            name=f"Buyers {len(self.emulator.operations)}",
+            fields=[aep_ais.AudienceField(name="email", type="string", identity_ns="email")],
+            source_spec=aep_ais.SourceSpec(path=path),
+        )
+        async with self.client() as ais:
+            operation = await ais.create_and_wait(spec)
+        assert operation.audience_id is not None
+        return operation.audience_id
+
+    async def started_run(self, audience_id: str) -> Any:
+        async with self.client() as ais:
+            return await ais.start_run(audience_id, data_filter_start_time=0)
+
+
+@pytest.fixture
+def aep(monkeypatch: pytest.MonkeyPatch) -> EmulatedAEP:
+    return EmulatedAEP(monkeypatch)

@@ -254,12 +254,15 @@ class AEPIngestionRunOperator(_AEPOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Start (or attach to) the run, then wait or defer."""
-        start_time = _as_time(self.data_filter_start_time, "data_filter_start_time")
-        end_time = (
-            None
-            if self.data_filter_end_time in (None, "")
-            else _as_time(self.data_filter_end_time, "data_filter_end_time")
-        )
+        try:
+            start_time = _as_time(self.data_filter_start_time, "data_filter_start_time")
+            end_time = (
+                None
+                if self.data_filter_end_time in (None, "")
+                else _as_time(self.data_filter_end_time, "data_filter_end_time")
+            )
+        except AISError as exc:
+            raise task_error(exc) from exc
         reuse_since = self._first_try_start(context)
 
         async def start() -> tuple[IngestionRun, float | None]:

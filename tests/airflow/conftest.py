@@ -136,3 +136,80 @@ class EmulatedAEP:
 @pytest.fixture
 def aep(monkeypatch: pytest.MonkeyPatch) -> EmulatedAEP:
     return EmulatedAEP(monkeypatch)
+
+
+class RealAirflow:
+    """A real Airflow (SQLite, its own AIRFLOW_HOME) with the test DAGs and the example
+    DAG in its dags folder, and `aep-ais`'s emulator served on 127.0.0.1 in a thread.
+
+    Built once per session: `airflow db migrate` and `airflow dags reserialize` run once,
+    then each test runs `airflow dags test DAG_ID` (triggers run in-process there).
+    """
+
+    def __init__(self, home: Any, emulator: Any, base_url: str) -> None:
+        import sys
+        from pathlib import Path
+
+        self.home = Path(home)
+        self.emulator = emulator
+        self.out = self.home / "out"
+        self.out.mkdir()
+        dags = self.home / "dags"
+        dags.mkdir()
+        here = Path(__file__).parent
+        for source in [
+            *sorted((here / "dags").glob("*.py")),
+            *sorted((here.parent.parent / "examples").glob("*.py")),
+        ]:
+            (dags / source.name).write_text(source.read_text())
+        self.python = sys.executable
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AEP_AIS_TEST_OUT": str(self.out),
+            "AIRFLOW_CONN_AEP_DEFAULT": connection_json(
+                host=base_url,
+                login=emulator.client_id,
+                password=emulator.client_secret,
+                extra={"org_id": ORG_ID, "token_url": f"{base_url}/ims/token/v3"},
+            ),
+        }
+        self.seconds: dict[str, float] = {}
+
+    def airflow(self, *args: str, timeout: float = 300) -> str:
+        """Run `airflow ARGS`; its output, or a test failure that shows it."""
+        import subprocess
+        import time
+
+        started = time.monotonic()
+        done = subprocess.run(
+            [self.python, "-m", "airflow", *args],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        self.seconds[" ".join(args[:3])] = time.monotonic() - started
+        output = done.stdout + done.stderr
+        if done.returncode != 0:
+            pytest.fail(f"airflow {' '.join(args)} exited {done.returncode}:\n{output[-6000:]}")
+        return output
+
+
+@pytest.fixture(scope="session")
+def real_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
+    pytest.importorskip("airflow")
+    pytest.importorskip("uvicorn")
+    from aep_ais.testing import Emulator, running_server
+
+    emulator = Emulator(operation_time=1.0, run_time=1.5, guardrails=False)
+    with running_server(emulator) as base_url:
+        airflow = RealAirflow(tmp_path_factory.mktemp("airflow-home"), emulator, base_url)
+        airflow.airflow("db", "migrate")
+        airflow.airflow("dags", "reserialize")
+        yield airflow
+    print(f"\nreal Airflow subprocess times (s): {airflow.seconds}")

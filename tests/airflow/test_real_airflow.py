@@ -1,0 +1,66 @@
+"""The provider in a real Airflow 3: `airflow dags test` runs the DAGs, deferrable tasks
+and their triggers included, against the emulator served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("airflow")
+
+from .conftest import ORG_ID, RealAirflow
+
+
+def test_a_dag_creates_an_audience_ingests_it_and_a_retry_attaches_to_its_run(
+    real_airflow: RealAirflow,
+) -> None:
+    real_airflow.airflow("dags", "test", "aep_lifecycle")
+    found = json.loads((real_airflow.out / "aep_lifecycle.json").read_text())
+    created, ingested, retried = found["create"], found["ingest"], found["crash_then_retry"]
+    audience_id = created["audienceId"]
+    assert created["status"] == "SUCCESS" and audience_id in real_airflow.emulator.audiences
+    assert ingested["status"] == "SUCCESS" and ingested["audienceId"] == audience_id
+    assert ingested["dataFilterStartTime"] == 1748736000
+    # The first try of the crashing task started a run and died; its retry found that run.
+    assert (real_airflow.out / "crash_then_retry.crashed").exists()
+    assert retried["status"] == "SUCCESS"
+    assert retried["dataFilterStartTime"] == 1748822400
+    runs = [r for r in real_airflow.emulator.runs.values() if r.audience_id == audience_id]
+    assert sorted(r.run_id for r in runs) == sorted([ingested["runId"], retried["runId"]])
+    assert real_airflow.emulator.start_attempts[audience_id] == 2
+
+
+def test_the_bulk_example_maps_one_ingestion_per_audience(real_airflow: RealAirflow) -> None:
+    import asyncio
+
+    import aep_ais
+
+    async def create(count: int) -> list[str]:
+        emulator = real_airflow.emulator
+        async with aep_ais.AISClient(
+            org_id=ORG_ID,
+            auth=aep_ais.StaticToken("bulk-token-0123456789"),
+            api_key="bulk-key",
+            transport=emulator.transport(),
+        ) as ais:
+            spec = [
+                aep_ais.AudienceSpec(
+                    name=f"Bulk {i}",
+                    fields=[aep_ais.AudienceField(name="e", type="string", identity_ns="email")],
+                    source_spec=aep_ais.SourceSpec(path=f"bulk/{i}.csv"),
+                )
+                for i in range(count)
+            ]
+            results = await ais.create_many(spec, concurrency=count)
+        return [r.value.audience_id for r in results if r.value and r.value.audience_id]
+
+    ids = asyncio.run(create(3))
+    assert len(ids) == 3
+    conf = json.dumps({"audience_ids": ids})
+    output = real_airflow.airflow("dags", "test", "aep_bulk_ingestion", "--conf", conf)
+    for audience_id in ids:
+        assert real_airflow.emulator.start_attempts[audience_id] == 1
+        [run] = [r for r in real_airflow.emulator.runs.values() if r.audience_id == audience_id]
+        assert run.status == "SUCCESS"
+    assert "Traceback" not in output

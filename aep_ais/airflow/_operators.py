@@ -170,7 +170,7 @@ class AEPCreateAudienceOperator(_AEPOperator):
             operation, deadline = run_sync(start)
         except AISError as exc:
             raise task_error(exc) from exc
-        self.log.info("operation %s is %s", operation.operation_id, operation.status)
+        self.log.info("operation %s is %s", operation.operation_id, operation.status or "submitted")
         if operation.done:
             return self._finish(operation)
         if self.deferrable:

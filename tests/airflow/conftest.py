@@ -169,6 +169,7 @@ class RealAirflow:
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AEP_AIS_TEST_OUT": str(self.out),
+            "AEP_AIS_README": str(here.parent.parent / "README.md"),
             "AIRFLOW_CONN_AEP_DEFAULT": connection_json(
                 host=base_url,
                 login=emulator.client_id,
@@ -195,6 +196,7 @@ class RealAirflow:
         )
         self.seconds[" ".join(args[:3])] = time.monotonic() - started
         output = done.stdout + done.stderr
+        (self.home / f"{'-'.join(args[:3])}.log").write_text(output)
         if done.returncode != 0:
             pytest.fail(f"airflow {' '.join(args)} exited {done.returncode}:\n{output[-6000:]}")
         return output

@@ -194,3 +194,18 @@ async def test_test_connection_works_from_inside_a_running_loop(
     hook = AEPHook("aep_probe", client_options={"transport": emulator.transport()})
     ok, message = hook.test_connection()
     assert ok, message
+
+
+def test_the_readmes_connection_example_builds_a_client() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    found = re.search(r"export AIRFLOW_CONN_AEP_DEFAULT='(.*?)'", readme)
+    assert found is not None
+    fields = json.loads(found.group(1))
+    assert fields.pop("conn_type") == "aep_ais"
+    extra = fields.pop("extra")
+    ais = AEPHook().client_for(conn("aep_default", extra=extra, **fields))
+    assert isinstance(ais.auth, aep_ais.OAuthServerToServer)
+    assert ais.org_id == extra["org_id"]

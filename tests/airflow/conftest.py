@@ -8,6 +8,7 @@ is a collection error and any skipped test here fails the run instead.
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import os
 import shutil
@@ -48,6 +49,9 @@ ORG_ID = "0123456789ABCDEF01234567@AdobeOrg"
 FAILING_PATH = "activation/failing/buyers.csv"
 
 
+_CLIENTS = itertools.count()
+
+
 class Recorder:
     """An httpx transport in front of the emulator that notes when each request went out."""
 
@@ -81,13 +85,18 @@ class EmulatedAEP:
             failing_runs=[FAILING_PATH],
             **emulator_options,
         )
+        # A credential of its own: the hook's token providers live as long as the process,
+        # one per connection and credential, and this test must not find another's token.
+        self.client_id = f"airflow-client-{next(_CLIENTS)}"
+        self.emulator.add_credential(self.client_id, "airflow-client-secret")
         self.recorder = Recorder(self.emulator.transport(), self.clock)
+        self._setup_auth: Any = None
         self.transport: httpx.AsyncBaseTransport = self.recorder  # type: ignore[assignment]
         monkeypatch.setenv(
             "AIRFLOW_CONN_AEP_DEFAULT",
             connection_json(
-                login=self.emulator.client_id,
-                password=self.emulator.client_secret,
+                login=self.client_id,
+                password="airflow-client-secret",
                 extra={"org_id": ORG_ID, "token_url": self.emulator.token_url},
             ),
         )
@@ -106,10 +115,15 @@ class EmulatedAEP:
     def client(self) -> Any:
         import aep_ais
 
+        if self._setup_auth is None:
+            self._setup_auth = aep_ais.OAuthServerToServer(
+                self.emulator.client_id,
+                self.emulator.client_secret,
+                token_url=self.emulator.token_url,
+            )
         return aep_ais.AISClient(
             org_id=ORG_ID,
-            auth=aep_ais.StaticToken("test-token-0123456789"),
-            api_key="test-key",
+            auth=self._setup_auth,
             transport=self.emulator.transport(),
             clock=self.clock,
         )

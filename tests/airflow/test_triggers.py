@@ -207,3 +207,28 @@ async def test_operation_trigger_yields_failure(monkeypatch: pytest.MonkeyPatch)
     event = await only_event(trigger)
     assert event["status"] == "failed"
     assert from_dict(aep_ais.Operation, event["operation"]).status == "FAILED"
+
+
+async def test_hundreds_of_triggers_in_one_triggerer_share_one_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    aep = EmulatedAEP(monkeypatch, strict_tokens=True, guardrails=False)
+    audiences = [await aep.audience(f"activation/many/{i}.csv") for i in range(200)]
+    runs = [await aep.started_run(audience_id) for audience_id in audiences]
+    triggers = [
+        aep.wire(
+            AEPIngestionRunTrigger(
+                audience_id=run.audience_id,
+                run_id=run.run_id,
+                deadline=aep.clock.time() + 3600,
+                poll=POLL,
+            )
+        )
+        for run in runs
+    ]
+    before = aep.emulator.tokens_issued
+    events = await asyncio.gather(*(only_event(trigger) for trigger in triggers))
+    assert [event["status"] for event in events] == ["success"] * len(triggers)
+    assert aep.emulator.tokens_issued - before == 1

@@ -3,6 +3,7 @@
 from ._auth import AuthContext, FormResponse, OAuthServerToServer, StaticToken, TokenProvider
 from ._bulk import BulkResult, OnProgress
 from ._client import DEFAULT_BASE_URL, AISClient
+from ._convert import from_dict, to_dict
 from ._errors import (
     AISError,
     APIConnectionError,
@@ -18,6 +19,7 @@ from ._errors import (
     NotFoundError,
     OperationFailedError,
     PermissionDeniedError,
+    QuotaExceededError,
     RateLimitError,
     ResponseTooLargeError,
     RunFailedError,
@@ -86,6 +88,7 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "PollPolicy",
+    "QuotaExceededError",
     "RateLimitError",
     "ResponseTooLargeError",
     "RetryPolicy",
@@ -108,4 +111,6 @@ __all__ = [
     "ValidationError",
     "WaitTimeoutError",
     "__version__",
+    "from_dict",
+    "to_dict",
 ]

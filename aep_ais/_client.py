@@ -50,6 +50,19 @@ OPERATIONS_PATH = "/external-audience/operations"
 DEFAULT_TIMEOUT = 30.0
 SORT_KEYS = frozenset({"name", "-name", "createdAt", "-createdAt"})
 
+# A client's settings reach its transport (headers, retries, clock, token) when it is
+# built: changing one afterwards would leave the two apart, so each is read-only and says
+# how to get a client with another value.
+_READ_ONLY = {
+    "org_id": "make another client for another org",
+    "base_url": "make another client for another base URL",
+    "sandbox": "use ais.with_options(sandbox=...) for a view on another sandbox",
+    "retry": "use ais.with_options(retry=...) for a view with another retry policy",
+    "poll": "use ais.with_options(poll=...), or poll= on the call",
+    "clock": "pass clock= when building the client",
+    "auth": "pass auth= when building the client",
+}
+
 
 class AISClient:
     """An async client for the External Audiences API of one org and sandbox.
@@ -58,6 +71,8 @@ class AISClient:
     token provider (`OAuthServerToServer` or `StaticToken`); `api_key` defaults to the
     OAuth client id. `http_client` (never closed by the SDK) or `transport` replace the
     HTTP layer; `clock` replaces time, sleep and jitter (tests use a fake one).
+    These settings are read-only once the client is built: `with_options` gives a view
+    with another sandbox, retry or poll policy, or timeout.
     `timeout` (seconds, or an `httpx.Timeout`) bounds each request: 30 s by default, or the
     `http_client`'s own timeout when one is given.
     An answer bigger than `max_response_bytes` is refused (`ResponseTooLargeError`).
@@ -83,21 +98,21 @@ class AISClient:
         operations_path: str = OPERATIONS_PATH,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self.org_id = check_header_value(org_id, "org_id")
-        self.sandbox = check_header_value(sandbox, "sandbox")
+        self._org_id = check_header_value(org_id, "org_id")
+        self._sandbox = check_header_value(sandbox, "sandbox")
         if api_key is None:
             api_key = getattr(auth, "client_id", None)
         if api_key is None:
             raise ValidationError("api_key", "is required when auth carries no client id")
-        self.base_url = check_secure_url(base_url, "base_url").rstrip("/")
+        self._base_url = check_secure_url(base_url, "base_url").rstrip("/")
         if http_client is not None and transport is not None:
             raise ValidationError("transport", "give http_client or transport, not both")
-        self.retry = retry or RetryPolicy()
-        self.poll = poll or PollPolicy()
-        self.clock: Clock = clock or SystemClock()
-        self.auth = auth
+        self._retry = retry or RetryPolicy()
+        self._poll = poll or PollPolicy()
+        self._clock: Clock = clock or SystemClock()
+        self._auth = auth
         self._operations_path = operations_path.rstrip("/")
-        self._run_guard = RunGuard()
+        self._run_guard = RunGuard(self._sandbox)
         self._transport = Transport(
             base_url=self.base_url,
             headers={
@@ -120,6 +135,47 @@ class AISClient:
             transport=transport,
             max_response_bytes=check_int_range(max_response_bytes, "max_response_bytes", 1, 2**40),
         )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        how = _READ_ONLY.get(name)
+        if how is not None:
+            raise AttributeError(f"AISClient.{name} is read-only: {how}")
+        super().__setattr__(name, value)
+
+    @property
+    def org_id(self) -> str:
+        """The IMS org this client works for (read-only)."""
+        return self._org_id
+
+    @property
+    def sandbox(self) -> str:
+        """The sandbox every request goes to (read-only; `with_options(sandbox=...)`)."""
+        return self._sandbox
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, without a trailing slash (read-only)."""
+        return self._base_url
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of every request (read-only; `with_options(retry=...)`)."""
+        return self._retry
+
+    @property
+    def poll(self) -> PollPolicy:
+        """The default policy of every wait (read-only; `with_options(poll=...)`)."""
+        return self._poll
+
+    @property
+    def clock(self) -> Clock:
+        """Time, sleep and jitter of this client (read-only)."""
+        return self._clock
+
+    @property
+    def auth(self) -> TokenProvider:
+        """The token provider, shared by every view of this client (read-only)."""
+        return self._auth
 
     def __repr__(self) -> str:
         return (
@@ -145,21 +201,33 @@ class AISClient:
     def with_options(
         self,
         *,
+        sandbox: str | None = None,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
         timeout: float | httpx.Timeout | None = None,
     ) -> Self:
-        """This client with other policies, for a call or a group of calls.
+        """A view of this client with another sandbox or other policies.
 
         `ais.with_options(retry=RetryPolicy(max_attempts=1)).get_run(...)` changes only
-        that use. The view shares the parent's connections, token cache and run guard (so
-        the one-active-run rule holds across both); closing it closes nothing, and it
-        lives as long as its parent.
+        that use; `ais.with_options(sandbox="dev")` works on another sandbox of the same
+        org. A view shares the parent's connections, token (one fetch serves every view)
+        and run guard, whose locks are kept per sandbox and audience: the one-active-run
+        rule holds across views of one sandbox, and the same audience id in two sandboxes
+        is two audiences. A view owns nothing: closing it closes nothing. Closing the
+        parent closes the connections its views use, so a view lives as long as its
+        parent.
         """
         view = copy.copy(self)
-        view.retry = retry or self.retry
-        view.poll = poll or self.poll
-        view._transport = self._transport.with_options(retry=retry, timeout=timeout)
+        headers = None
+        if sandbox is not None:
+            view._sandbox = check_header_value(sandbox, "sandbox")
+            view._run_guard = self._run_guard.for_sandbox(view._sandbox)
+            headers = {"x-sandbox-name": view._sandbox}
+        view._retry = retry or self._retry
+        view._poll = poll or self._poll
+        view._transport = self._transport.with_options(
+            retry=retry, timeout=timeout, headers=headers
+        )
         return view
 
     @classmethod

@@ -7,6 +7,8 @@
 - reading is lenient: unknown keys are ignored, unknown status strings are kept as plain
   strings, `ttlInDays` may be an int or a numeric string, `sourceSpec` may come with or
   without its `params` wrapper.
+
+`to_dict` and `from_dict` are the public face of this converter, for state kept as JSON.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 
+from . import _models
+from ._errors import ValidationError
 from ._models import (
     UNSET,
     AudienceSpec,
@@ -37,7 +41,7 @@ from ._models import (
 if TYPE_CHECKING:
     import cattrs
 
-__all__ = ["run_list_query", "structure", "to_epoch", "unstructure"]
+__all__ = ["from_dict", "run_list_query", "structure", "to_dict", "to_epoch", "unstructure"]
 
 T = TypeVar("T")
 
@@ -150,12 +154,14 @@ def _equals(expected: Any) -> Any:
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
-def _make_converter() -> cattrs.Converter:
+def _make_converter(*, detailed: bool = False) -> cattrs.Converter:
+    """The converter; `detailed` makes its errors say where in the data they are (slower)."""
     # Imported here: see `_get_converter`.
     import cattrs
+    from cattrs.errors import IterableValidationError, IterableValidationNote
     from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-    conv = cattrs.Converter(detailed_validation=False)
+    conv = cattrs.Converter(detailed_validation=detailed)
     # cattrs >= 24.1 names this; older releases only have the dispatcher behind it.
     get_hook: Any = getattr(conv, "get_structure_hook", None) or conv._structure_func.dispatch
 
@@ -182,6 +188,9 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(bool, _structure_bool)
     conv.register_unstructure_hook(_UnsetType, lambda _: None)
+    # A plain string on the wire (and in `to_dict`), not the enum member.
+    conv.register_unstructure_hook(OperationStatus, operator.attrgetter("value"))
+    conv.register_unstructure_hook(RunStatus, operator.attrgetter("value"))
 
     def list_factory(t: Any) -> Any:
         item = get_args(t)[0] if get_args(t) else Any
@@ -198,7 +207,26 @@ def _make_converter() -> cattrs.Converter:
                 raise TypeError(f"expected a list, got {type(value).__name__}")
             if item_hook is None:
                 item_hook = get_hook(item)
+            if detailed:
+                return structure_items(value, item_hook)
             return [item_hook(v, item) for v in value]
+
+        def structure_items(value: list[Any], hook: Any) -> list[Any]:
+            # What cattrs' own list hook does with detailed validation: name the index.
+            out: list[Any] = []
+            errors: list[Exception] = []
+            for i, v in enumerate(value):
+                try:
+                    out.append(hook(v, item))
+                except Exception as exc:  # noqa: BLE001 - collected and raised below
+                    exc.__notes__ = [
+                        *getattr(exc, "__notes__", []),
+                        IterableValidationNote(f"Structuring {t} @ index {i}", i, item),
+                    ]
+                    errors.append(exc)
+            if errors:
+                raise IterableValidationError(f"While structuring {t!r}", errors, t)
+            return out
 
         return structure_list
 
@@ -328,6 +356,7 @@ def _make_converter() -> cattrs.Converter:
 
 
 _converter: cattrs.Converter | None = None
+_detailed_converter: cattrs.Converter | None = None
 
 
 def _get_converter() -> cattrs.Converter:
@@ -388,3 +417,100 @@ def run_list_query(
         filters.append(f"createdAt<={created_before}")
     query.extend(("property", f) for f in filters)
     return query
+
+
+# The models `to_dict` and `from_dict` take: every attrs class `_models` exports, so a model
+# added there is covered without a change here.
+_PUBLIC_MODELS: frozenset[type] = frozenset(
+    cls for name in _models.__all__ if attrs.has(cls := getattr(_models, name))
+)
+
+
+def _check_model_class(cls: Any, what: str) -> None:
+    if not (isinstance(cls, type) and cls in _PUBLIC_MODELS):
+        shown = cls.__qualname__ if isinstance(cls, type) else type(cls).__qualname__
+        names = ", ".join(sorted(c.__name__ for c in _PUBLIC_MODELS))
+        raise ValidationError(what, f"expected a public aep_ais model ({names}), got {shown}")
+
+
+def to_dict(model: Any) -> dict[str, Any]:
+    """The API's own JSON shape of a model: a plain dict that `json.dumps` takes as it is.
+
+    Keys are the API's camelCase names, timestamps epoch seconds, `UNSET` attributes left
+    out and `None` kept as `null`. The wire carries whole seconds: sub-second parts of a
+    `datetime` are dropped (as in a request), a naive one is taken as UTC, and `from_dict`
+    gives every timestamp back in UTC, the same instant (aware datetimes compare by
+    instant). So `from_dict(type(m), to_dict(m)) == m` for every model whose datetimes are
+    aware and whole seconds. Raises `ValidationError` for anything but a public model.
+    """
+    _check_model_class(type(model), "model")
+    result: dict[str, Any] = unstructure(model)
+    return result
+
+
+def from_dict(cls: type[T], data: Any) -> T:
+    """The model `cls` from its JSON shape (what `to_dict`, or the API, gives).
+
+    Reading is as lenient as reading an answer (unknown keys are ignored, unknown status
+    strings kept). Raises `ValidationError` for a `cls` that is not a public model, or for
+    data that does not fit, naming where: `IngestionRun.details[1].status: ...`.
+    """
+    _check_model_class(cls, "cls")
+    if not isinstance(data, dict):
+        raise ValidationError(cls.__name__, f"expected an object, got {type(data).__name__}")
+    try:
+        return structure(data, cls)
+    except Exception as exc:  # noqa: BLE001 - the hooks' and cattrs' errors alike
+        # Read it again, slowly, to learn where it does not fit.
+        field, problem = _where(cls, data, exc)
+    # Raised here, outside the handler: the cattrs error is no `__context__` of it.
+    raise ValidationError(field, problem)
+
+
+def _where(cls: type, data: Any, first: Exception) -> tuple[str, str]:
+    import cattrs
+
+    global _detailed_converter
+    if _detailed_converter is None:
+        _detailed_converter = _make_converter(detailed=True)
+    try:
+        _detailed_converter.structure(data, cls)
+    except Exception as exc:  # noqa: BLE001 - turned into the path and problem
+        found = cattrs.transform_error(exc, path=cls.__name__)
+        if found:
+            problem, _, where = found[0].rpartition(" @ ")
+            return _wire_path(cls, where), problem
+        return cls.__name__, str(exc)
+    return cls.__name__, f"does not fit: {first}"
+
+
+def _inner(t: Any) -> Any:
+    """The model or list type inside `X | None`, `X | Unset`, if there is one."""
+    if get_origin(t) in (Union, types.UnionType):
+        return next((a for a in get_args(t) if attrs.has(a) or get_origin(a) is list), None)
+    return t
+
+
+def _wire_path(cls: type, path: str) -> str:
+    """`IngestionRun.details[1].flow_run_id` in the data's own names: `...[1].flowRunId`."""
+    import re
+
+    out = [cls.__name__]
+    current: Any = cls
+    for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", path[len(cls.__name__) :]):
+        if index:
+            out.append(f"[{index}]")
+            current = (
+                get_args(current)[0] if get_origin(current) is list and get_args(current) else None
+            )
+        elif attrs.has(current) and name in attrs.fields_dict(current):
+            out.append(f".{_wire_name(current, name)}")
+            current = _inner(attrs.fields_dict(current)[name].type)
+        else:
+            out.append(f".{name}")
+            current = None
+        current = _inner(current) if current is not None else None
+    return "".join(out)
+
+
+to_dict.__module__ = from_dict.__module__ = "aep_ais"

@@ -24,8 +24,16 @@ AISError
 ├── OperationFailedError     .operation: the create operation ended FAILED
 ├── RunFailedError           .run: the ingestion run ended FAILED
 ├── RunInProgressError       another run of that audience is active
+├── QuotaExceededError       a guardrail (runs per day, per sandbox or per audience) would be
+│                            or was broken: scope, limit, sandbox, audience_id, resets_at
 └── WaitTimeoutError         a wait ran past its deadline; carries the IDs to resume with
 ```
+
+Every error says in `retryable` whether the same call may succeed if tried again later:
+`True` for connection trouble and timeouts, 429, 5xx, a wait that timed out, a quota that
+resets, and a token endpoint that failed (5xx, 429 or unreachable); `False` for bad input,
+any other 4xx, a refused credential, a `FAILED` ending, a run in progress under
+`if_active="raise"` and an answer the SDK cannot read.
 
 Errors that come from a request carry `server_may_have_acted`: `False` when the server
 surely did nothing (a 4xx, or no connection was made), `True` when it may have (a 5xx or a
@@ -36,7 +44,8 @@ lost answer), which is what a caller needs to know after a failed create. A
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from ._models import IngestionRun, Operation
@@ -56,6 +65,7 @@ __all__ = [
     "NotFoundError",
     "OperationFailedError",
     "PermissionDeniedError",
+    "QuotaExceededError",
     "RateLimitError",
     "ResponseTooLargeError",
     "RunFailedError",
@@ -75,7 +85,13 @@ _MAY_HAVE_ACTED = "the platform may have carried it out: check before sending it
 
 
 class AISError(Exception):
-    """Base class of every error raised by `aep_ais`."""
+    """Base class of every error raised by `aep_ais`.
+
+    `retryable` tells whether the same call may succeed if tried again later (a workflow
+    engine's retry decision); each class sets it, and `TokenError` per instance.
+    """
+
+    retryable: bool = False
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Process pools and workflow engines pickle exceptions. The default would call
@@ -183,12 +199,14 @@ class RateLimitError(APIError):
     """429: too many requests; `retry_after` is the server's hint in seconds, if any."""
 
     hint = "slow down, or raise RetryPolicy.max_attempts"
+    retryable = True
 
 
 class ServerError(APIError):
     """5xx: the platform failed; the request may or may not have been carried out."""
 
     hint = "the platform failed; try again later"
+    retryable = True
 
 
 class InternalServerError(ServerError):
@@ -233,6 +251,8 @@ class APIConnectionError(AISError):
     the request may have reached the server before the answer was lost.
     """
 
+    retryable = True
+
     def __init__(
         self,
         message: str,
@@ -270,6 +290,8 @@ class TokenError(AISError):
 
     `server_may_have_acted` is `False`: the API request that needed the token was not
     sent (a create is retried only after attempts the server surely did not act on).
+    `retryable` is `True` when the endpoint failed (5xx, 429) or could not be reached
+    (`status_code` is `None`), `False` when it refused the credential or answered nonsense.
     """
 
     server_may_have_acted = False
@@ -284,6 +306,7 @@ class TokenError(AISError):
         self.message = message
         self.status_code = status_code
         self.error_code = error_code
+        self.retryable = status_code is None or status_code == 429 or status_code >= 500
         text = message
         if status_code is not None:
             text += f" (HTTP {status_code}"
@@ -331,11 +354,49 @@ class RunInProgressError(AISError):
         super().__init__(text + "; wait for it, or use if_active='wait' or 'attach'")
 
 
+class QuotaExceededError(AISError):
+    """A guardrail on ingestion runs would be broken (nothing was sent) or the server said so.
+
+    `scope` is `"sandbox"` (runs per sandbox per day) or `"audience"` (runs per audience
+    per day); `limit` is that number; `sandbox` and `audience_id` say where; `resets_at`
+    (an aware `datetime`, when known) is when the rolling day frees a run again. The quota
+    resets, so the error is `retryable`.
+    """
+
+    retryable = True
+
+    def __init__(
+        self,
+        scope: Literal["sandbox", "audience"],
+        *,
+        limit: int,
+        sandbox: str,
+        audience_id: str | None = None,
+        resets_at: datetime | None = None,
+    ) -> None:
+        self.scope = scope
+        self.limit = limit
+        self.sandbox = sandbox
+        self.audience_id = audience_id
+        self.resets_at = resets_at
+        if scope == "audience":
+            what = f"audience {audience_id} in sandbox {sandbox!r}"
+        else:
+            what = f"sandbox {sandbox!r}"
+        text = f"{what} reached its quota of {limit} ingestion runs a day"
+        if resets_at is not None:
+            text += f"; a run frees up at {resets_at.isoformat()}"
+        super().__init__(text)
+
+
 class WaitTimeoutError(AISError):
     """A wait ran past its deadline. The IDs let a later call resume the wait.
 
     `kind` is `"operation"` or `"run"`; `last_status` is the last status seen, if any.
+    It is `retryable`: a later wait, from the same IDs, may see the end.
     """
+
+    retryable = True
 
     def __init__(
         self,
@@ -445,6 +506,7 @@ for _cls in (
     OperationFailedError,
     RunFailedError,
     RunInProgressError,
+    QuotaExceededError,
     WaitTimeoutError,
 ):
     _cls.__module__ = "aep_ais"

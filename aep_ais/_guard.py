@@ -1,4 +1,4 @@
-"""The run guard: one lock per audience within a client, created on demand, dropped unused.
+"""The run guard: one lock per audience (and sandbox) within a client, made on demand.
 
 `run_and_wait` holds an audience's lock from its look for an active run to the end of its
 wait. Locks are reference-counted, so a client that has touched 100,000 audiences keeps
@@ -38,24 +38,37 @@ class _Slot:
 
 
 class RunGuard:
-    """Per-audience locks of one client, created on demand and dropped when unused."""
+    """Per-audience locks of one client, created on demand and dropped when unused.
 
-    def __init__(self) -> None:
-        self._slots: dict[str, _Slot] = {}
+    Locks are keyed by sandbox and audience id: the same id in two sandboxes is two
+    audiences. A client's views on other sandboxes get `for_sandbox` guards, which share
+    the one table of locks.
+    """
+
+    def __init__(
+        self, sandbox: str = "", *, _slots: dict[tuple[str, str], _Slot] | None = None
+    ) -> None:
+        self.sandbox = sandbox
+        self._slots: dict[tuple[str, str], _Slot] = {} if _slots is None else _slots
+
+    def for_sandbox(self, sandbox: str) -> RunGuard:
+        """The guard of a view on `sandbox`: the same table of locks, that sandbox's keys."""
+        return self if sandbox == self.sandbox else RunGuard(sandbox, _slots=self._slots)
 
     def __len__(self) -> int:
         return len(self._slots)
 
     def busy(self, audience_id: str) -> _Slot | None:
         """The audience's slot if some call of this client holds it or waits for it."""
-        return self._slots.get(audience_id)
+        return self._slots.get((self.sandbox, audience_id))
 
     @asynccontextmanager
     async def hold(self, audience_id: str) -> AsyncIterator[tuple[_Slot, int]]:
         """Hold the audience's lock; yields the slot and its `finished` count on arrival."""
-        slot = self._slots.get(audience_id)
+        key = (self.sandbox, audience_id)
+        slot = self._slots.get(key)
         if slot is None:
-            slot = self._slots[audience_id] = _Slot()
+            slot = self._slots[key] = _Slot()
         slot.users += 1
         arrived = slot.finished
         try:
@@ -67,4 +80,4 @@ class RunGuard:
         finally:
             slot.users -= 1
             if slot.users == 0:
-                del self._slots[audience_id]
+                del self._slots[key]

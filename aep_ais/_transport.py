@@ -105,14 +105,22 @@ class Transport:
             await self._http.aclose()
 
     def with_options(
-        self, *, retry: RetryPolicy | None = None, timeout: float | httpx.Timeout | None = None
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Transport:
         """A sibling with other policies that shares this one's connections and token.
 
-        The sibling never closes the HTTP client: its lifetime is its parent's.
+        `headers` replace some of the platform headers (a view's `x-sandbox-name`). The
+        sibling never closes the HTTP client: its lifetime is its parent's.
         """
         twin = copy.copy(self)
         twin._owns_client = False
+        if headers:
+            twin._headers = self._headers.copy()
+            twin._headers.update(headers)
         if retry is not None:
             twin.retry = retry
         if timeout is not None:

@@ -129,7 +129,7 @@ async def _sdk_waits(ais: aep_ais.AISClient, clock: FakeClock, n: int) -> dict[s
     checks = mismatches = entries = in_flight = 0
     in_flight_sizes: list[int] = []
     while waiting := {a for a, t in tasks.items() if not t.done()}:
-        held = set(guard._slots)
+        held = {audience for _sandbox, audience in guard._slots}  # keyed (sandbox, id)
         checks += 1
         mismatches += held != waiting
         entries += len(held)

@@ -11,6 +11,7 @@ import copy
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import anyio.lowlevel
 import httpx
 import pytest
 import respx
@@ -146,6 +147,23 @@ SAMPLES: dict[str, Any] = {
     # 200 answer to POST /external-audience/extend-ttl/{id}
     "ttl_extension": {"audienceId": AUDIENCE_ID, "name": "Sample external audience"},
 }
+
+
+UNTIL_STEPS = 10_000
+
+
+async def until(condition: Callable[[], bool], *, steps: int = UNTIL_STEPS) -> None:
+    """Let other tasks run until `condition()` holds; fail, rather than hang, if it never does.
+
+    Each step is one scheduler checkpoint (no real or virtual time passes), so a regression
+    that stops the awaited event from happening fails the test after `steps` turns.
+    """
+    for _ in range(steps):
+        if condition():
+            return
+        await anyio.lowlevel.checkpoint()
+    if not condition():
+        raise AssertionError(f"condition never held within {steps} scheduler steps")
 
 
 @pytest.fixture

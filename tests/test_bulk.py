@@ -13,7 +13,7 @@ import respx
 
 import aep_ais
 from aep_ais.testing import FakeClock
-from tests.conftest import BASE_URL, spec
+from tests.conftest import BASE_URL, spec, until
 from tests.fake_ais import FakeAIS
 
 SINCE = 1_749_000_000
@@ -209,8 +209,7 @@ async def test_cancelling_the_caller_cancels_every_item(
     with anyio.CancelScope() as scope:
 
         async def watch() -> None:
-            while len(server.requests("POST")) < 4:
-                await anyio.lowlevel.checkpoint()
+            await until(lambda: len(server.requests("POST")) >= 4)
             scope.cancel()
 
         async with anyio.create_task_group() as tg:

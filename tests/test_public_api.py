@@ -84,7 +84,10 @@ CONTRACT = [
     "OperationFailedError",
     "RunFailedError",
     "RunInProgressError",
+    "QuotaExceededError",
     "WaitTimeoutError",
+    "to_dict",
+    "from_dict",
 ]
 
 

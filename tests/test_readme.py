@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -88,3 +89,33 @@ def test_the_emulator_fixture_example_passes_under_pytest(tmp_path: Path) -> Non
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+async def test_the_workflow_state_example_hands_a_run_on_as_json() -> None:
+    [example] = [b for b in _blocks("python") if "aep_ais.to_dict(" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    clock = FakeClock()
+    emulator = Emulator(clock=clock, operation_time=20, run_time=90)
+    async with aep_ais.AISClient(
+        org_id="readme@AdobeOrg",
+        auth=aep_ais.StaticToken("readme-token"),
+        api_key="readme-key",
+        transport=emulator.transport(),
+        clock=clock,
+    ) as ais:
+        spec = aep_ais.AudienceSpec(
+            name="Workflow buyers",
+            fields=[aep_ais.AudienceField(name="email", type="string", identity_ns="email")],
+            source_spec=aep_ais.SourceSpec(
+                path="workflow/buyers.csv",
+                source_type="Cloud Storage",
+                cloud_type="DLZ",
+            ),
+        )
+        op = await ais.create_and_wait(spec)
+        assert op.audience_id is not None
+        state = await namespace["start_step"](ais, op.audience_id, 1_749_000_000)
+        run = await namespace["wait_step"](ais, state)
+    assert run.status == aep_ais.RunStatus.SUCCESS
+    assert run.run_id == json.loads(state)["run"]["runId"]

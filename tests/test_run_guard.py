@@ -17,7 +17,7 @@ import respx
 import aep_ais
 from aep_ais._guard import RunGuard
 from aep_ais.testing import FakeClock
-from tests.conftest import API_KEY, BASE_URL, ORG_ID, TOKEN
+from tests.conftest import API_KEY, BASE_URL, ORG_ID, TOKEN, until
 from tests.fake_ais import FakeAIS
 
 AUD = "aud-1"
@@ -33,15 +33,6 @@ def server(clock: FakeClock) -> Iterator[FakeAIS]:
 @pytest.fixture
 def ais(server: FakeAIS, make_client: Callable[..., aep_ais.AISClient]) -> aep_ais.AISClient:
     return make_client()
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Let other tasks run until `condition()` holds (fails rather than spinning forever)."""
-    for _ in range(10_000):
-        if condition():
-            return
-        await anyio.lowlevel.checkpoint()
-    raise AssertionError("condition never held")
 
 
 def kinds(server: FakeAIS) -> list[str]:
@@ -387,9 +378,9 @@ async def test_cancelling_mid_poll_and_mid_queue_releases_the_guard(
         await until(lambda: len(server.requests(kind="run")) == 2)  # polling its run
         tg.start_soon(call, queued)
         await until(lambda: ais._run_guard.busy(AUD) is not None)
-        await until(lambda: ais._run_guard._slots[AUD].users == 2)
+        await until(lambda: getattr(ais._run_guard.busy(AUD), "users", 0) == 2)
         queued.cancel()
-        await until(lambda: ais._run_guard._slots[AUD].users == 1)
+        await until(lambda: getattr(ais._run_guard.busy(AUD), "users", 0) == 1)
         holder.cancel()
     assert holder.cancelled_caught and queued.cancelled_caught
     assert len(ais._run_guard) == 0

@@ -22,7 +22,7 @@ import aep_ais
 from aep_ais import _waiting
 from aep_ais._transport import Answer
 from aep_ais.testing import FakeClock
-from tests.conftest import AUDIENCE_ID, OPERATION_ID, RUN_ID
+from tests.conftest import AUDIENCE_ID, OPERATION_ID, RUN_ID, until
 
 Sample = Callable[[str], Any]
 OP_PATH = f"/external-audience/operations/{OPERATION_ID}"
@@ -439,8 +439,7 @@ async def test_cancelling_from_a_task_group_leaves_no_task_behind(
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(waiter)
-        while route.call_count < 2:
-            await anyio.lowlevel.checkpoint()
+        await until(lambda: route.call_count >= 2)
         tg.cancel_scope.cancel()
     assert finished.is_set()
     calls = route.call_count
@@ -462,8 +461,7 @@ async def test_a_request_cancelled_in_flight_is_not_retried(
     ais = make_client(transport=httpx.MockTransport(hang))
     async with ais, anyio.create_task_group() as tg:
         tg.start_soon(ais.wait_for_operation, OPERATION_ID)
-        while calls < 1:
-            await anyio.lowlevel.checkpoint()
+        await until(lambda: calls >= 1)
         tg.cancel_scope.cancel()
     assert calls == 1
     assert clock.sleeps == []  # no backoff either: the cancellation went straight up

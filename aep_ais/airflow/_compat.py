@@ -1,57 +1,18 @@
-"""Stand-ins for SDK names that are landing on `main` in parallel (to remove once merged).
+"""A stand-in for `AISClient.ensure_run`, landing on `main` in parallel (to remove then).
 
-`to_dict`, `from_dict`, `AISClient.ensure_run` and `AISError.retryable` are fixed in
-DESIGN.md ("Workflow steps"); until the SDK has them, these helpers give the same answers
-from the converter and the public client methods.
+`ensure_run` is fixed in DESIGN.md ("Workflow steps"); until the SDK has it, this helper
+gives the same answer from the public client methods.
 """
 
 from __future__ import annotations
 
 import contextlib
 from datetime import datetime
-from typing import Any, TypeVar
 
 import aep_ais
 from aep_ais import AISClient, IngestionRun
-from aep_ais._convert import structure, unstructure
 
-__all__ = ["ensure_run", "from_dict", "retryable", "to_dict"]
-
-T = TypeVar("T")
-
-
-def to_dict(model: object) -> dict[str, Any]:
-    """`aep_ais.to_dict`: the API's own JSON shape of a model."""
-    native = getattr(aep_ais, "to_dict", None)
-    data = native(model) if native is not None else unstructure(model)
-    if not isinstance(data, dict):
-        raise TypeError(f"{type(model).__name__} is not a model")
-    return data
-
-
-def from_dict(cls: type[T], data: Any) -> T:
-    """`aep_ais.from_dict`: a model from the API's own JSON shape."""
-    native = getattr(aep_ais, "from_dict", None)
-    if native is not None:
-        result: T = native(cls, data)
-        return result
-    return structure(data, cls)
-
-
-_TRANSIENT = (
-    aep_ais.APIConnectionError,
-    aep_ais.RateLimitError,
-    aep_ais.ServerError,
-    aep_ais.WaitTimeoutError,
-)
-
-
-def retryable(exc: BaseException) -> bool:
-    """`AISError.retryable`: whether the same call may succeed if tried again later."""
-    flag = getattr(exc, "retryable", None)
-    if isinstance(flag, bool):
-        return flag
-    return isinstance(exc, _TRANSIENT)
+__all__ = ["ensure_run"]
 
 
 async def ensure_run(

@@ -28,9 +28,18 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 import aep_ais
-from aep_ais import AISClient, AISError, AudienceSpec, IngestionRun, Operation, PollPolicy
+from aep_ais import (
+    AISClient,
+    AISError,
+    AudienceSpec,
+    IngestionRun,
+    Operation,
+    PollPolicy,
+    from_dict,
+    to_dict,
+)
 
-from ._compat import ensure_run, from_dict, retryable, to_dict
+from ._compat import ensure_run
 from ._hook import AEPHook, run_sync
 from ._provider import DEFAULT_CONN_ID
 from ._triggers import AEPIngestionRunTrigger, AEPOperationTrigger, poll_fields
@@ -48,7 +57,7 @@ def task_error(exc: AISError) -> AirflowException:
     message = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, aep_ais.OperationFailedError | aep_ais.RunFailedError):
         return AirflowFailException(message)
-    if retryable(exc):
+    if exc.retryable:
         return AirflowException(message)
     return AirflowFailException(message)
 

@@ -25,9 +25,8 @@ import attrs
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 import aep_ais
-from aep_ais import AISClient, AISError, PollPolicy
+from aep_ais import AISClient, AISError, PollPolicy, to_dict
 
-from ._compat import retryable, to_dict
 from ._hook import AEPHook
 from ._provider import DEFAULT_CONN_ID
 
@@ -125,7 +124,7 @@ class _AEPTrigger(BaseTrigger):
             return {
                 "status": "error",
                 "message": f"{type(exc).__name__}: {exc}",
-                "retryable": retryable(exc),
+                "retryable": exc.retryable,
             }
         return {"status": "success", self._payload_key: to_dict(final)}
 

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("airflow")
 
 import aep_ais
+from aep_ais import from_dict
 from aep_ais.airflow import AEPIngestionRunTrigger, AEPOperationTrigger
-from aep_ais.airflow._compat import from_dict
 
 from .conftest import FAILING_PATH, EmulatedAEP
 

@@ -223,3 +223,22 @@ def test_a_bad_data_window_fails_the_task_before_anything_is_sent(
     with pytest.raises(AirflowFailException, match="data_filter_start_time"):
         aep.wire(operator).execute(context(aep))
     assert aep.recorder.sent == []
+
+
+async def test_on_kill_leaves_the_run_going_and_says_so(
+    aep: EmulatedAEP, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audience_id = await aep.audience()
+    operator = aep.wire(
+        AEPIngestionRunOperator(task_id="ingest", audience_id=audience_id, data_filter_start_time=0)
+    )
+    trigger = await asyncio.to_thread(deferred, operator, context(aep))
+    sent = len(aep.recorder.sent)
+    operator.on_kill()
+    await trigger.on_kill()
+    assert len(aep.recorder.sent) == sent
+    [run] = aep.emulator.runs.values()
+    assert run.active(aep.clock.now())
+    logged = capsys.readouterr()
+    assert logged.out.count("cannot cancel") + logged.err.count("cannot cancel") == 2
+    assert trigger.run_id in logged.out + logged.err

@@ -119,6 +119,13 @@ class _AEPOperator(BaseOperator):
         """The hook that builds this task's clients."""
         return AEPHook(self.aep_conn_id)
 
+    def _client(self) -> AISClient:
+        # Read the connection here, in sync code, not from inside the event loop.
+        try:
+            return self.hook().get_conn()
+        except AISError as exc:
+            raise task_error(exc) from exc
+
     def _policy(self, ais: AISClient) -> PollPolicy:
         policy = self.poll or ais.poll
         if self.wait_timeout is not None:
@@ -164,21 +171,22 @@ class AEPCreateAudienceOperator(_AEPOperator):
         store = context.get("task_state_store")
         known = store.get(OPERATION_KEY) if store is not None else None
 
+        client = self._client()
+
         async def start() -> tuple[Operation, float | None]:
-            async with self.hook().get_conn() as ais:
+            async with client as ais:
                 deadline = self._deadline(ais)
                 if isinstance(known, str):
                     self.log.info("a previous try started operation %s: waiting for it", known)
                     return await ais.get_operation(known), deadline
-                operation = await ais.create_audience(self._spec())
-                if store is not None:
-                    store.set(OPERATION_KEY, operation.operation_id)
-                return operation, deadline
+                return await ais.create_audience(self._spec()), deadline
 
         try:
             operation, deadline = run_sync(start)
         except AISError as exc:
             raise task_error(exc) from exc
+        if store is not None and known is None:
+            store.set(OPERATION_KEY, operation.operation_id)
         self.log.info("operation %s is %s", operation.operation_id, operation.status or "submitted")
         if operation.done:
             return self._finish(operation)
@@ -193,8 +201,10 @@ class AEPCreateAudienceOperator(_AEPOperator):
                 method_name="execute_complete",
             )
 
+        client = self._client()
+
         async def wait() -> Operation:
-            async with self.hook().get_conn() as ais:
+            async with client as ais:
                 return await ais.wait_for_operation(
                     operation.operation_id, poll=self._remaining(ais, deadline)
                 )
@@ -274,8 +284,10 @@ class AEPIngestionRunOperator(_AEPOperator):
             raise task_error(exc) from exc
         reuse_since = self._first_try_start(context)
 
+        client = self._client()
+
         async def start() -> tuple[IngestionRun, float | None]:
-            async with self.hook().get_conn() as ais:
+            async with client as ais:
                 deadline = self._deadline(ais)
                 run = await ensure_run(
                     ais,
@@ -292,7 +304,9 @@ class AEPIngestionRunOperator(_AEPOperator):
         except AISError as exc:
             raise task_error(exc) from exc
         self._run = run
-        self.log.info("run %s of audience %s is %s", run.run_id, self.audience_id, run.status)
+        self.log.info(
+            "run %s of audience %s is %s", run.run_id, self.audience_id, run.status or "started"
+        )
         if run.done:
             return self._finish(run)
         if self.deferrable:
@@ -307,8 +321,10 @@ class AEPIngestionRunOperator(_AEPOperator):
                 method_name="execute_complete",
             )
 
+        client = self._client()
+
         async def wait() -> IngestionRun:
-            async with self.hook().get_conn() as ais:
+            async with client as ais:
                 return await ais.wait_for_run(
                     self.audience_id, run.run_id, poll=self._remaining(ais, deadline)
                 )

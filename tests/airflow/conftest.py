@@ -153,37 +153,39 @@ def aep(monkeypatch: pytest.MonkeyPatch) -> EmulatedAEP:
 
 
 class RealAirflow:
-    """A real Airflow (SQLite, its own AIRFLOW_HOME) with the test DAGs and the example
-    DAG in its dags folder, and `aep-ais`'s emulator served on 127.0.0.1 in a thread.
+    """A real Airflow (SQLite, its own AIRFLOW_HOME) that ran the DAGs of the tests.
 
-    Built once per session: `airflow db migrate` and `airflow dags reserialize` run once,
-    then each test runs `airflow dags test DAG_ID` (triggers run in-process there).
+    Built once per session, in ONE subprocess (`airflow_commands.py`): `airflow db
+    migrate`, `airflow dags reserialize`, then `airflow dags test` of the README's DAG
+    (`tests/airflow/dags/aep_lifecycle.py`) and of the bulk example, against `aep-ais`'s
+    emulator served on 127.0.0.1 in a thread of this process. Triggers run in-process in
+    `dags test`. Tests read `results` (per command: `"ok"` or what went wrong), `output`
+    (per command) and the files the DAGs wrote in `out`.
     """
 
+    BULK_AUDIENCES = 3
+
     def __init__(self, home: Any, emulator: Any, base_url: str) -> None:
-        import sys
         from pathlib import Path
 
         self.home = Path(home)
         self.emulator = emulator
+        self.base_url = base_url
         self.out = self.home / "out"
         self.out.mkdir()
         dags = self.home / "dags"
         dags.mkdir()
-        here = Path(__file__).parent
-        for source in [
-            *sorted((here / "dags").glob("*.py")),
-            *sorted((here.parent.parent / "examples").glob("*.py")),
-        ]:
+        self.here = Path(__file__).parent
+        examples = self.here.parent.parent / "examples"
+        for source in [*sorted((self.here / "dags").glob("*.py")), *sorted(examples.glob("*.py"))]:
             (dags / source.name).write_text(source.read_text())
-        self.python = sys.executable
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AEP_AIS_TEST_OUT": str(self.out),
-            "AEP_AIS_README": str(here.parent.parent / "README.md"),
+            "AEP_AIS_README": str(self.here.parent.parent / "README.md"),
             "AIRFLOW_CONN_AEP_DEFAULT": connection_json(
                 host=base_url,
                 login=emulator.client_id,
@@ -191,29 +193,90 @@ class RealAirflow:
                 extra={"org_id": ORG_ID, "token_url": f"{base_url}/ims/token/v3"},
             ),
         }
-        self.seconds: dict[str, float] = {}
+        self.bulk_audiences: list[str] = []
+        self.results: dict[str, str] = {}
+        self.output: dict[str, str] = {}
+        self.seconds = 0.0
 
-    def airflow(self, *args: str, timeout: float = 300) -> str:
-        """Run `airflow ARGS`; its output, or a test failure that shows it."""
+    def create_bulk_audiences(self) -> None:
+        import asyncio
+
+        import aep_ais
+
+        async def create() -> list[str]:
+            async with aep_ais.AISClient(
+                org_id=ORG_ID,
+                auth=aep_ais.StaticToken("bulk-token-0123456789"),
+                api_key="bulk-key",
+                transport=self.emulator.transport(),
+            ) as ais:
+                specs = [
+                    aep_ais.AudienceSpec(
+                        name=f"Bulk {i}",
+                        fields=[
+                            aep_ais.AudienceField(name="e", type="string", identity_ns="email")
+                        ],
+                        source_spec=aep_ais.SourceSpec(path=f"bulk/{i}.csv"),
+                    )
+                    for i in range(self.BULK_AUDIENCES)
+                ]
+                results = await ais.create_many(specs, concurrency=len(specs))
+            return [str(r.value.audience_id) for r in results if r.value is not None]
+
+        self.bulk_audiences = asyncio.run(create())
+        assert len(self.bulk_audiences) == self.BULK_AUDIENCES
+
+    def run(self) -> None:
         import subprocess
+        import sys
         import time
 
+        commands = [
+            ["db", "migrate"],
+            ["dags", "reserialize"],
+            ["dags", "test", "aep_spring_buyers"],
+            [
+                "dags",
+                "test",
+                "aep_bulk_ingestion",
+                "--conf",
+                json.dumps({"audience_ids": self.bulk_audiences}),
+            ],
+        ]
+        results = self.home / "results.json"
         started = time.monotonic()
         done = subprocess.run(
-            [self.python, "-m", "airflow", *args],
+            [
+                sys.executable,
+                str(self.here / "airflow_commands.py"),
+                json.dumps(commands),
+                str(results),
+            ],
             env=self.env,
             cwd=self.home,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=timeout,
+            timeout=900,
             check=False,
         )
-        self.seconds[" ".join(args[:3])] = time.monotonic() - started
-        output = done.stdout + done.stderr
-        (self.home / f"{'-'.join(args[:3])}.log").write_text(output)
-        if done.returncode != 0:
-            pytest.fail(f"airflow {' '.join(args)} exited {done.returncode}:\n{output[-6000:]}")
-        return output
+        self.seconds = time.monotonic() - started
+        (self.home / "airflow.log").write_text(done.stdout)
+        for part in ("\n" + done.stdout).split("\n=== airflow ")[1:]:
+            name, _, text = part.partition("\n")
+            self.output[name] = text
+        if results.exists():
+            self.results = json.loads(results.read_text())
+        else:
+            self.results = {" ".join(c): f"never ran:\n{done.stdout[-6000:]}" for c in commands}
+
+    def check(self, *args: str) -> str:
+        """The output of `airflow ARGS`, or a test failure that shows what went wrong."""
+        name = " ".join(args)
+        result = self.results.get(name, "never ran")
+        if result != "ok":
+            pytest.fail(f"airflow {name}: {result}\n{self.output.get(name, '')[-6000:]}")
+        return self.output[name]
 
 
 @pytest.fixture(scope="session")
@@ -225,7 +288,7 @@ def real_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirfl
     emulator = Emulator(operation_time=1.0, run_time=1.5, guardrails=False)
     with running_server(emulator) as base_url:
         airflow = RealAirflow(tmp_path_factory.mktemp("airflow-home"), emulator, base_url)
-        airflow.airflow("db", "migrate")
-        airflow.airflow("dags", "reserialize")
+        airflow.create_bulk_audiences()
+        airflow.run()
         yield airflow
-    print(f"\nreal Airflow subprocess times (s): {airflow.seconds}")
+    print(f"\nreal Airflow: one subprocess, {airflow.seconds:.1f} s")

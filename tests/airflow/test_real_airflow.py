@@ -9,13 +9,15 @@ import pytest
 
 pytest.importorskip("airflow")
 
-from .conftest import ORG_ID, RealAirflow
+from .conftest import RealAirflow
 
 
 def test_the_readme_dag_creates_and_ingests_and_a_retry_attaches_to_its_run(
     real_airflow: RealAirflow,
 ) -> None:
-    real_airflow.airflow("dags", "test", "aep_spring_buyers")
+    real_airflow.check("db", "migrate")
+    real_airflow.check("dags", "reserialize")
+    real_airflow.check("dags", "test", "aep_spring_buyers")
     found = json.loads((real_airflow.out / "aep_lifecycle.json").read_text())
     created, ingested, retried = (
         found["create_audience"],
@@ -36,36 +38,12 @@ def test_the_readme_dag_creates_and_ingests_and_a_retry_attaches_to_its_run(
 
 
 def test_the_bulk_example_maps_one_ingestion_per_audience(real_airflow: RealAirflow) -> None:
-    import asyncio
-
-    import aep_ais
-
-    async def create(count: int) -> list[str]:
-        emulator = real_airflow.emulator
-        async with aep_ais.AISClient(
-            org_id=ORG_ID,
-            auth=aep_ais.StaticToken("bulk-token-0123456789"),
-            api_key="bulk-key",
-            transport=emulator.transport(),
-        ) as ais:
-            spec = [
-                aep_ais.AudienceSpec(
-                    name=f"Bulk {i}",
-                    fields=[aep_ais.AudienceField(name="e", type="string", identity_ns="email")],
-                    source_spec=aep_ais.SourceSpec(path=f"bulk/{i}.csv"),
-                )
-                for i in range(count)
-            ]
-            results = await ais.create_many(spec, concurrency=count)
-        return [r.value.audience_id for r in results if r.value and r.value.audience_id]
-
-    ids = asyncio.run(create(3))
-    assert len(ids) == 3
+    ids = real_airflow.bulk_audiences
     conf = json.dumps({"audience_ids": ids})
-    output = real_airflow.airflow("dags", "test", "aep_bulk_ingestion", "--conf", conf)
+    output = real_airflow.check("dags", "test", "aep_bulk_ingestion", "--conf", conf)
     for audience_id in ids:
         assert real_airflow.emulator.start_attempts[audience_id] == 1
         runs = [r for r in real_airflow.emulator.runs.values() if r.audience_id == audience_id]
         assert len(runs) == 1
-    # `airflow dags test` exits non-zero when the DAG run fails: every mapped item succeeded.
-    assert output.count("[DAG TEST] end task task_id=ingest") == 3
+    # `dags test` fails the command when the DAG run fails: every mapped item succeeded.
+    assert output.count("[DAG TEST] end task task_id=ingest") == len(ids)

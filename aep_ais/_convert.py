@@ -6,7 +6,8 @@
 - `UNSET` attributes are left out of what is sent, `None` is sent as `null`;
 - reading is lenient: unknown keys are ignored, unknown status strings are kept as plain
   strings, `ttlInDays` may be an int or a numeric string, `sourceSpec` may come with or
-  without its `params` wrapper.
+  without its `params` wrapper, and `encryption` is found inside `params`, beside it, or
+  at the top level of the body (where older API revisions put it).
 
 `to_dict` and `from_dict` are the public face of this converter, for state kept as JSON.
 """
@@ -29,6 +30,7 @@ from ._models import (
     UNSET,
     AudienceSpec,
     Encryption,
+    ExternalAudience,
     Operation,
     OperationStatus,
     RunStatus,
@@ -56,6 +58,10 @@ _RENAMES: dict[tuple[type, str], str] = {
 # Models that answers only echo back (an operation's `operationDetails`): one that does not
 # fit is read as `None` rather than making the whole answer unreadable.
 _ECHOES: frozenset[type] = frozenset({AudienceSpec})
+
+# Bodies that older API revisions gave a top-level `encryption`; the newest revision has it
+# inside `sourceSpec.params`, where it is read into `SourceSpec.encryption`.
+_OLD_ENCRYPTION_PLACE: frozenset[type] = frozenset({AudienceSpec, ExternalAudience})
 
 # Where the wire spells a name more than one way, these are read as well.
 _ALIASES: dict[tuple[type, str], tuple[str, ...]] = {
@@ -152,6 +158,27 @@ def _equals(expected: Any) -> Any:
 
 # Values that cattrs unstructures as themselves.
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _encryption_into_source(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with an old-style top-level `encryption` moved into its `sourceSpec`.
+
+    One the source holds already (inside `params` or beside it) wins.
+    """
+    body = dict(body)
+    encryption = body.pop("encryption")
+    source = body.get("sourceSpec")
+    if not isinstance(source, dict):
+        return body
+    params = source.get("params")
+    inner = params if isinstance(params, dict) else source
+    if "encryption" in inner or "encryption" in source:
+        return body
+    if isinstance(params, dict):
+        body["sourceSpec"] = {**source, "params": {**params, "encryption": encryption}}
+    else:
+        body["sourceSpec"] = {**source, "encryption": encryption}
+    return body
 
 
 def _make_converter(*, detailed: bool = False) -> cattrs.Converter:
@@ -315,20 +342,36 @@ def _make_converter(*, detailed: bool = False) -> cattrs.Converter:
             for wire in (_wire_name(cls, name),)
         }
         if cls is SourceSpec:
-            # Create requests wrap the source in `params`; audience answers do not.
+            # Create requests wrap the source in `params`; audience answers do not. An
+            # `encryption` beside `params` is read as if inside it.
             def structure_source(value: Any, t: type) -> Any:
                 if isinstance(value, dict) and isinstance(value.get("params"), dict):
-                    value = value["params"]
+                    params = value["params"]
+                    if "encryption" in value and "encryption" not in params:
+                        params = {**params, "encryption": value["encryption"]}
+                    value = params
                 return fn(value, t)
 
             return structure_source
+        if cls in _OLD_ENCRYPTION_PLACE:
+
+            def structure_body(value: Any, t: type) -> Any:
+                if not isinstance(value, dict):
+                    raise TypeError(f"expected an object for {cls.__name__}")
+                if "encryption" in value:
+                    value = _encryption_into_source(value)
+                return fn(value, t)
+
+            return structure_body
         if aliases:
 
             def structure_aliased(value: Any, t: type) -> Any:
-                if isinstance(value, dict):
-                    for wire, alias in aliases.items():
-                        if wire not in value and alias in value:
-                            value = {**value, wire: value[alias]}
+                if not isinstance(value, dict):
+                    # With every attribute optional, a string would read as an empty model.
+                    raise TypeError(f"expected an object for {cls.__name__}")
+                for wire, alias in aliases.items():
+                    if wire not in value and alias in value:
+                        value = {**value, wire: value[alias]}
                 return fn(value, t)
 
             return structure_aliased

@@ -279,10 +279,13 @@ class ValidationError(AISError, ValueError):
     # Nothing was sent, so a failed create can be sent again once the input is fixed.
     server_may_have_acted = False
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, field: str, problem: str, *, wire_name: str | None = None) -> None:
         self.field = field
         self.problem = problem
-        super().__init__(f"{field}: {problem}")
+        # The field as the request body (and a CLI spec file) spells it, e.g. `ttlInDays`.
+        self.wire_name = wire_name if wire_name is not None else field
+        named = field if self.wire_name == field else f"{field} ({self.wire_name})"
+        super().__init__(f"{named}: {problem}")
 
 
 class TokenError(AISError):

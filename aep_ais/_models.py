@@ -89,7 +89,7 @@ _FINAL = frozenset({"SUCCESS", "FAILED"})
 class AudienceField:
     """One column of an external audience.
 
-    Exactly one field of an audience is the identity field and carries `identity_ns`
+    At least one field of an audience is an identity field and carries `identity_ns`
     (an identity namespace such as `"email"` or `"ECID"`). `type` is one of `string`,
     `number`, `long`, `integer`, `date`, `datetime`, `boolean`; it may be left `UNSET` in
     an `AudienceUpdate` that only changes labels.
@@ -102,27 +102,41 @@ class AudienceField:
 
 
 @frozen(kw_only=True, repr=False)
+class Encryption:
+    """Keys for an encrypted source file, part of the source (`SourceSpec.encryption`).
+
+    `public_key_id` is required: one left out is a `ValidationError` when the spec is
+    checked. It may be missing only in an answer the SDK reads back.
+    """
+
+    public_key_id: str | Unset = UNSET
+    sign_verification_key_id: str | Unset = UNSET
+
+
+@frozen(kw_only=True, repr=False)
 class SourceSpec:
-    """Where the audience data lives: a file or folder in cloud storage."""
+    """Where the audience data lives: a file or folder in cloud storage.
+
+    `cloud_type` (`S3`, `DLZ`, `GCS`, `Azure` or `SFTP`) is required for a create;
+    `base_connection_id` is required for S3, GCS and SFTP and must be left out for DLZ and
+    Azure. `encryption` names the keys of an encrypted file (sent inside `params`).
+    """
 
     path: str
     type: str = "file"
     source_type: str | Unset = UNSET
     cloud_type: str | Unset = UNSET
     base_connection_id: str | Unset = UNSET
-
-
-@frozen(kw_only=True, repr=False)
-class Encryption:
-    """Keys for an encrypted source file."""
-
-    public_key_id: str
-    sign_verification_key_id: str | Unset = UNSET
+    encryption: Encryption | Unset = UNSET
 
 
 @define(kw_only=True, repr=False)
 class AudienceSpec:
-    """Everything needed to create an external audience (`create_audience`)."""
+    """Everything needed to create an external audience (`create_audience`).
+
+    `express_activation` can be set only here, when the audience is created; it is left
+    out of the request unless set.
+    """
 
     name: str
     fields: list[AudienceField]
@@ -133,7 +147,7 @@ class AudienceSpec:
     labels: list[str] | Unset = UNSET
     tags: list[str] | Unset = UNSET
     namespace: str | Unset = UNSET
-    encryption: Encryption | Unset = UNSET
+    express_activation: bool | Unset = UNSET
     audience_type: str = "people"
     origin_name: str = "CUSTOM_UPLOAD"
 
@@ -193,6 +207,7 @@ class ExternalAudience:
     audience_type: str | None = None
     origin_name: str | None = None
     namespace: str | None = None
+    express_activation: bool | None = None
     created_by: str | None = None
     created_at: datetime | None = None
     updated_by: str | None = None

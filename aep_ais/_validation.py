@@ -6,7 +6,7 @@ import math
 import re
 from datetime import datetime
 
-from ._convert import _MILLISECONDS_FROM, to_epoch
+from ._convert import _MILLISECONDS_FROM, _camel, to_epoch
 from ._errors import ValidationError
 from ._models import UNSET, AudienceField, AudienceSpec, AudienceUpdate, Encryption, SourceSpec
 
@@ -18,12 +18,14 @@ __all__ = [
     "check_run_window",
     "check_spec",
     "check_update",
+    "wire_path",
 ]
 
 FIELD_TYPES = frozenset({"string", "number", "long", "integer", "date", "datetime", "boolean"})
 SOURCE_TYPES = frozenset({"file", "folder"})
 CLOUD_TYPES = frozenset({"S3", "DLZ", "GCS", "Azure", "SFTP"})
 CLOUD_TYPES_NEEDING_CONNECTION = frozenset({"S3", "GCS", "SFTP"})
+CLOUD_TYPES_REFUSING_CONNECTION = frozenset({"DLZ", "Azure"})
 MAX_FIELDS = 41
 TTL_RANGE = range(1, 91)
 
@@ -101,6 +103,16 @@ def _check_field(f: object, where: str, *, for_create: bool) -> AudienceField:
     return f
 
 
+def _check_encryption(encryption: object, where: str) -> None:
+    if not isinstance(encryption, Encryption):
+        raise ValidationError(where, "must be an Encryption")
+    if encryption.public_key_id is UNSET:
+        raise ValidationError(f"{where}.public_key_id", "is required")
+    _check_text(encryption.public_key_id, f"{where}.public_key_id")
+    if encryption.sign_verification_key_id is not UNSET:
+        _check_text(encryption.sign_verification_key_id, f"{where}.sign_verification_key_id")
+
+
 def _check_source(source: object) -> None:
     where = "source_spec"
     if not isinstance(source, SourceSpec):
@@ -113,16 +125,24 @@ def _check_source(source: object) -> None:
     for name in ("source_type", "base_connection_id"):
         if getattr(source, name) is not UNSET:
             _check_text(getattr(source, name), f"{where}.{name}")
-    if source.cloud_type is not UNSET:
-        if not _is_one_of(source.cloud_type, CLOUD_TYPES):
-            allowed = ", ".join(sorted(CLOUD_TYPES))
-            raise ValidationError(
-                f"{where}.cloud_type", f"{source.cloud_type!r} is not one of {allowed}"
-            )
-        if source.cloud_type in CLOUD_TYPES_NEEDING_CONNECTION and not source.base_connection_id:
-            raise ValidationError(
-                f"{where}.base_connection_id", f"is required when cloud_type is {source.cloud_type}"
-            )
+    allowed = ", ".join(sorted(CLOUD_TYPES))
+    if source.cloud_type is UNSET:
+        raise ValidationError(f"{where}.cloud_type", f"is required: one of {allowed}")
+    if not _is_one_of(source.cloud_type, CLOUD_TYPES):
+        raise ValidationError(
+            f"{where}.cloud_type", f"{source.cloud_type!r} is not one of {allowed}"
+        )
+    if source.cloud_type in CLOUD_TYPES_NEEDING_CONNECTION and not source.base_connection_id:
+        raise ValidationError(
+            f"{where}.base_connection_id", f"is required when cloud_type is {source.cloud_type}"
+        )
+    if source.cloud_type in CLOUD_TYPES_REFUSING_CONNECTION and source.base_connection_id:
+        raise ValidationError(
+            f"{where}.base_connection_id",
+            f"must be left out when cloud_type is {source.cloud_type}",
+        )
+    if source.encryption is not UNSET:
+        _check_encryption(source.encryption, f"{where}.encryption")
 
 
 def _check_fields(fields: object, *, for_create: bool) -> list[AudienceField]:
@@ -140,8 +160,36 @@ def _check_fields(fields: object, *, for_create: bool) -> list[AudienceField]:
     return checked
 
 
+def wire_path(where: str) -> str:
+    """The wire spelling of a checked attribute's path, as a spec file would have it.
+
+    `ttl_in_days` is `ttlInDays`; a source attribute sits in `params`:
+    `source_spec.encryption.public_key_id` is `sourceSpec.params.encryption.publicKeyId`.
+    """
+    parts: list[str] = []
+    for part in where.split("."):
+        name, bracket, rest = part.partition("[")
+        parts.append(_camel(name) + bracket + rest)
+        if name == "source_spec" and not bracket:
+            parts.append("params")
+    return ".".join(parts)
+
+
+def _named_on_the_wire(exc: ValidationError) -> ValidationError:
+    """`exc` again, its message naming the field by its wire name as well."""
+    return ValidationError(exc.field, exc.problem, wire_name=wire_path(exc.field))
+
+
 def check_spec(spec: object) -> AudienceSpec:
     """`spec` if it satisfies every documented rule for a create request."""
+    try:
+        return _check_spec(spec)
+    except ValidationError as exc:
+        # Raised afresh, on the failure path only, so each check stays a plain raise.
+        raise _named_on_the_wire(exc) from None
+
+
+def _check_spec(spec: object) -> AudienceSpec:
     if not isinstance(spec, AudienceSpec):
         raise ValidationError("spec", "must be an AudienceSpec")
     _check_text(spec.name, "name")
@@ -154,11 +202,9 @@ def check_spec(spec: object) -> AudienceSpec:
         raise ValidationError(
             "fields", f"at most {MAX_FIELDS} fields are allowed, got {len(fields)}"
         )
-    identity = [f.name for f in fields if f.identity_ns is not UNSET]
-    if len(identity) != 1:
+    if all(f.identity_ns is UNSET for f in fields):
         raise ValidationError(
-            "fields",
-            f"exactly one field must carry identity_ns (the identity field), found {len(identity)}",
+            "fields", "at least one field must carry identity_ns (an identity field), found none"
         )
     _check_source(spec.source_spec)
     _check_ttl(spec.ttl_in_days, "ttl_in_days")
@@ -174,19 +220,20 @@ def check_spec(spec: object) -> AudienceSpec:
     _check_text(spec.audience_type, "audience_type")
     if spec.namespace is not UNSET:
         _check_text(spec.namespace, "namespace")
-    if spec.encryption is not UNSET:
-        if not isinstance(spec.encryption, Encryption):
-            raise ValidationError("encryption", "must be an Encryption")
-        _check_text(spec.encryption.public_key_id, "encryption.public_key_id")
-        if spec.encryption.sign_verification_key_id is not UNSET:
-            _check_text(
-                spec.encryption.sign_verification_key_id, "encryption.sign_verification_key_id"
-            )
+    if spec.express_activation is not UNSET and not isinstance(spec.express_activation, bool):
+        raise ValidationError("express_activation", "must be True or False")
     return spec
 
 
 def check_update(update: object) -> AudienceUpdate:
     """`update` if it is a valid, non-empty partial update."""
+    try:
+        return _check_update(update)
+    except ValidationError as exc:
+        raise _named_on_the_wire(exc) from None
+
+
+def _check_update(update: object) -> AudienceUpdate:
     if not isinstance(update, AudienceUpdate):
         raise ValidationError("update", "must be an AudienceUpdate")
     if all(
@@ -226,6 +273,13 @@ def check_epoch(value: object, what: str) -> int:
 
 def check_run_window(start: object, end: object) -> None:
     """Both ends are timestamps and the window does not end before it starts."""
+    try:
+        _check_run_window(start, end)
+    except ValidationError as exc:
+        raise _named_on_the_wire(exc) from None
+
+
+def _check_run_window(start: object, end: object) -> None:
     bounds: list[int] = []
     for name, value in (("data_filter_start_time", start), ("data_filter_end_time", end)):
         if value is None and name == "data_filter_end_time":

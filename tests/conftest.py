@@ -55,8 +55,13 @@ _DETAILS = {
 }
 
 SAMPLES: dict[str, Any] = {
-    # The create request body of the documentation (ttlInDays is a string there).
-    "create_request": {**_DETAILS, "ttlInDays": "40"},
+    # The create request body of the documentation (ttlInDays is a string there), with the
+    # `cloudType` that the newest revision of the docs requires and its sample leaves out.
+    "create_request": {
+        **_DETAILS,
+        "sourceSpec": {"params": {**_SOURCE, "cloudType": "S3"}},
+        "ttlInDays": "40",
+    },
     # 202 answer to POST /external-audience/
     "create_response": {"operationId": OPERATION_ID, "operationDetails": _DETAILS},
     # 200 answer to GET .../operations/{id}
@@ -237,6 +242,7 @@ def spec(**overrides: Any) -> aep_ais.AudienceSpec:
             path="activation/sample-source/example.csv",
             type="file",
             source_type="Cloud Storage",
+            cloud_type="S3",
             base_connection_id="1d1d4bc5-b527-46a3-9863-530246a61b2b",
         ),
         "ttl_in_days": 40,

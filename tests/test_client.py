@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 import respx
@@ -82,6 +83,7 @@ async def test_create_audience_sends_camel_case_spec_and_reads_the_operation(
                 "path": "activation/sample-source/example.csv",
                 "type": "file",
                 "sourceType": "Cloud Storage",
+                "cloudType": "S3",
                 "baseConnectionId": "1d1d4bc5-b527-46a3-9863-530246a61b2b",
             }
         },
@@ -142,8 +144,12 @@ async def test_create_audience_sends_every_optional_attribute(
         custom_audience_id="$spring_2026",
         tags=["tag-1"],
         namespace="CustomerAudienceUpload",
-        encryption=aep_ais.Encryption(public_key_id="pk-1", sign_verification_key_id="sk-1"),
         origin_name="OTHER_ORIGIN",
+        express_activation=True,
+    )
+    spec.source_spec = attrs.evolve(
+        spec.source_spec,
+        encryption=aep_ais.Encryption(public_key_id="pk-1", sign_verification_key_id="sk-1"),
     )
 
     await ais.create_audience(spec)
@@ -152,7 +158,12 @@ async def test_create_audience_sends_every_optional_attribute(
     assert body["customAudienceId"] == "$spring_2026"
     assert body["tags"] == ["tag-1"]
     assert body["namespace"] == "CustomerAudienceUpload"
-    assert body["encryption"] == {"publicKeyId": "pk-1", "signVerificationKeyId": "sk-1"}
+    assert body["sourceSpec"]["params"]["encryption"] == {
+        "publicKeyId": "pk-1",
+        "signVerificationKeyId": "sk-1",
+    }
+    assert "encryption" not in body
+    assert body["expressActivation"] is True
     assert body["originName"] == "OTHER_ORIGIN"
 
 

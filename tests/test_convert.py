@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import aep_ais
+from aep_ais import UNSET
 from aep_ais._convert import structure, to_epoch, unstructure
 from aep_ais._models import _RunListing, _RunRequest
 from tests.conftest import AUDIENCE_ID, RUN_ID, SAMPLES
@@ -103,6 +105,77 @@ def test_encryption_reads_both_spellings_of_the_signature_key() -> None:
         "publicKeyId": "pk",
         "signVerificationKeyId": "sk",
     }
+
+
+_ENC = aep_ais.Encryption(public_key_id="pk", sign_verification_key_id="sk")
+_PLACES = {
+    # The newest docs revision: inside `params`.
+    "in params": lambda src, enc: {"sourceSpec": {"params": {**src, "encryption": enc}}},
+    # An answer with a flat source.
+    "in a flat source": lambda src, enc: {"sourceSpec": {**src, "encryption": enc}},
+    "beside params": lambda src, enc: {"sourceSpec": {"params": src, "encryption": enc}},
+    # Older revisions: the top level of the body.
+    "top level, params": lambda src, enc: {"sourceSpec": {"params": src}, "encryption": enc},
+    "top level, flat": lambda src, enc: {"sourceSpec": src, "encryption": enc},
+}
+
+
+@pytest.mark.parametrize("place", list(_PLACES))
+@pytest.mark.parametrize("key", ["signVerificationKeyId", "signVerificationId"])
+@pytest.mark.parametrize("cls", [aep_ais.AudienceSpec, aep_ais.ExternalAudience])
+def test_encryption_is_read_wherever_a_revision_put_it(place: str, key: str, cls: type) -> None:
+    source = {"path": "a/b.csv", "type": "file", "cloudType": "DLZ"}
+    body = {
+        "name": "n",
+        "audienceId": "a-1",
+        "fields": [{"name": "e", "type": "string", "identityNs": "email"}],
+        **_PLACES[place](source, {"publicKeyId": "pk", key: "sk"}),
+    }
+    read = structure(body, cls)
+    assert read.source_spec.encryption == _ENC
+
+
+def test_the_sources_own_encryption_wins_over_an_old_top_level_one() -> None:
+    body = {
+        "name": "n",
+        "fields": [],
+        "sourceSpec": {"params": {"path": "p", "encryption": {"publicKeyId": "new"}}},
+        "encryption": {"publicKeyId": "old"},
+    }
+    read = structure(body, aep_ais.AudienceSpec)
+    assert read.source_spec.encryption == aep_ais.Encryption(public_key_id="new")
+
+
+@pytest.mark.parametrize("value", ["k", [1], 3, None])
+def test_an_encryption_that_is_not_an_object_is_not_read_as_an_empty_one(value: Any) -> None:
+    with pytest.raises(TypeError):
+        structure({"path": "p", "encryption": value}, aep_ais.SourceSpec)
+
+
+def test_an_encryption_without_its_key_is_read_from_an_answer() -> None:
+    source = structure({"path": "p", "encryption": {"signVerificationId": "s"}}, aep_ais.SourceSpec)
+    assert source.encryption == aep_ais.Encryption(sign_verification_key_id="s")
+
+
+def test_encryption_is_written_inside_params_and_express_activation_at_the_top() -> None:
+    spec = aep_ais.AudienceSpec(
+        name="n",
+        fields=[],
+        source_spec=aep_ais.SourceSpec(path="p", cloud_type="DLZ", encryption=_ENC),
+        express_activation=False,
+    )
+    wire = unstructure(spec)
+    assert wire["sourceSpec"] == {
+        "params": {
+            "path": "p",
+            "type": "file",
+            "cloudType": "DLZ",
+            "encryption": {"publicKeyId": "pk", "signVerificationKeyId": "sk"},
+        }
+    }
+    assert wire["expressActivation"] is False
+    assert "encryption" not in wire
+    assert "expressActivation" not in unstructure(attrs.evolve(spec, express_activation=UNSET))
 
 
 def test_unknown_keys_are_ignored_everywhere() -> None:
@@ -217,6 +290,10 @@ _sources = st.builds(
     source_type=_maybe,
     cloud_type=st.one_of(st.just(aep_ais.UNSET), st.sampled_from(["S3", "DLZ", "GCS", "Azure"])),
     base_connection_id=_maybe,
+    encryption=st.one_of(
+        st.just(aep_ais.UNSET),
+        st.builds(aep_ais.Encryption, public_key_id=_maybe, sign_verification_key_id=_maybe),
+    ),
 )
 _specs = st.builds(
     aep_ais.AudienceSpec,
@@ -229,10 +306,7 @@ _specs = st.builds(
     labels=_labels,
     tags=_labels,
     namespace=_maybe,
-    encryption=st.one_of(
-        st.just(aep_ais.UNSET),
-        st.builds(aep_ais.Encryption, public_key_id=_words, sign_verification_key_id=_maybe),
-    ),
+    express_activation=st.one_of(st.just(aep_ais.UNSET), st.booleans()),
     audience_type=_words,
     origin_name=_words,
 )

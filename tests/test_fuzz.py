@@ -121,6 +121,13 @@ sources = st.builds(
     source_type=optional(st.sampled_from(["Cloud Storage", ""])),
     cloud_type=optional(st.sampled_from([*sorted(CLOUD_TYPES), "s3", "FTP"])),
     base_connection_id=optional(st.sampled_from(["1d1d4bc5-b527", ""])),
+    encryption=optional(
+        st.builds(
+            Encryption,
+            public_key_id=optional(st.sampled_from(["key-1", ""])),
+            sign_verification_key_id=optional(st.sampled_from(["sig-1", ""])),
+        )
+    ),
 )
 
 specs = st.builds(
@@ -134,13 +141,7 @@ specs = st.builds(
     labels=optional(labels),
     tags=optional(labels),
     namespace=optional(words),
-    encryption=optional(
-        st.builds(
-            Encryption,
-            public_key_id=mostly(st.sampled_from(["key-1", ""])),
-            sign_verification_key_id=optional(st.sampled_from(["sig-1", ""])),
-        )
-    ),
+    express_activation=optional(st.booleans() | st.sampled_from([0, 1, "true"])),
     audience_type=mostly(st.sampled_from(["people", ""])),
     origin_name=mostly(st.sampled_from(["CUSTOM_UPLOAD", ""])),
 )
@@ -159,6 +160,7 @@ def valid_spec() -> AudienceSpec:
             source_type="Cloud Storage",
             cloud_type="S3",
             base_connection_id="conn-1",
+            encryption=Encryption(public_key_id="key-1", sign_verification_key_id="sig-1"),
         ),
         description="d",
         custom_audience_id="aud_1",
@@ -166,7 +168,7 @@ def valid_spec() -> AudienceSpec:
         labels=["core/C1"],
         tags=["t1"],
         namespace="ns",
-        encryption=Encryption(public_key_id="key-1", sign_verification_key_id="sig-1"),
+        express_activation=True,
     )
 
 
@@ -176,7 +178,7 @@ wild = st.one_of(junk, words, labels, st.just(UNSET), st.lists(fields, max_size=
 SPEC_PARTS = [a.name for a in attrs.fields(AudienceSpec)]
 NESTED_PARTS = {
     "source_spec": [a.name for a in attrs.fields(SourceSpec)],
-    "encryption": [a.name for a in attrs.fields(Encryption)],
+    "source_spec.encryption": [a.name for a in attrs.fields(Encryption)],
     "fields": [a.name for a in attrs.fields(AudienceField)],
 }
 
@@ -192,6 +194,11 @@ def one_broken_spec(draw: st.DrawFn) -> AudienceSpec:
         setattr(spec, part, value)
     elif part.startswith("fields."):
         spec.fields[0] = attrs.evolve(spec.fields[0], **{part.split(".")[1]: value})
+    elif part.startswith("source_spec.encryption."):
+        source = spec.source_spec
+        assert isinstance(source.encryption, Encryption)
+        broken = attrs.evolve(source.encryption, **{part.rsplit(".")[-1]: value})
+        spec.source_spec = attrs.evolve(source, encryption=broken)
     else:
         owner, name = part.split(".")
         setattr(spec, owner, attrs.evolve(getattr(spec, owner), **{name: value}))
@@ -231,7 +238,7 @@ def check_wire_spec(body: Any) -> None:
         "labels",
         "tags",
         "namespace",
-        "encryption",
+        "expressActivation",
         "audienceType",
         "originName",
     }
@@ -240,20 +247,28 @@ def check_wire_spec(body: Any) -> None:
     assert isinstance(body["fields"], list) and 1 <= len(body["fields"]) <= 41
     for f in body["fields"]:
         check_wire_field(f, for_create=True)
-    assert sum("identityNs" in f for f in body["fields"]) == 1
+    assert any("identityNs" in f for f in body["fields"])
     assert len({f["name"] for f in body["fields"]}) == len(body["fields"])
     assert set(body["sourceSpec"]) == {"params"}
     source = body["sourceSpec"]["params"]
-    assert set(source) <= {"path", "type", "sourceType", "cloudType", "baseConnectionId"}
+    assert set(source) <= {
+        "path",
+        "type",
+        "sourceType",
+        "cloudType",
+        "baseConnectionId",
+        "encryption",
+    }
     assert is_text(source["path"]) and not any(c.isspace() for c in source["path"])
     assert source["type"] in ("file", "folder")
     for key in ("sourceType", "baseConnectionId"):
         if key in source:
             assert is_text(source[key])
-    if "cloudType" in source:
-        assert source["cloudType"] in CLOUD_TYPES
-        if source["cloudType"] in ("S3", "GCS", "SFTP"):
-            assert is_text(source.get("baseConnectionId"))
+    assert source["cloudType"] in CLOUD_TYPES
+    if source["cloudType"] in ("S3", "GCS", "SFTP"):
+        assert is_text(source.get("baseConnectionId"))
+    else:
+        assert "baseConnectionId" not in source
     if "ttlInDays" in body:
         assert type(body["ttlInDays"]) is int and 1 <= body["ttlInDays"] <= 90
     if "description" in body:
@@ -266,8 +281,10 @@ def check_wire_spec(body: Any) -> None:
             assert is_labels(body[key])
     if "namespace" in body:
         assert is_text(body["namespace"])
-    if "encryption" in body:
-        enc = body["encryption"]
+    if "expressActivation" in body:
+        assert type(body["expressActivation"]) is bool
+    if "encryption" in source:
+        enc = source["encryption"]
         assert set(enc) <= {"publicKeyId", "signVerificationKeyId"}
         assert is_text(enc["publicKeyId"])
         if "signVerificationKeyId" in enc:
@@ -455,7 +472,7 @@ ENDPOINTS: dict[str, tuple[Callable[[AISClient], Awaitable[Any]], type | None]] 
             AudienceSpec(
                 name="n",
                 fields=[AudienceField(name="id", type="string", identity_ns="email")],
-                source_spec=SourceSpec(path="a/b.csv"),
+                source_spec=SourceSpec(path="a/b.csv", cloud_type="DLZ"),
             )
         ),
         aep_ais.Operation,

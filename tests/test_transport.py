@@ -28,7 +28,7 @@ def _spec() -> aep_ais.AudienceSpec:
     return aep_ais.AudienceSpec(
         name="Spring buyers",
         fields=[aep_ais.AudienceField(name="ppid", type="string", identity_ns="email")],
-        source_spec=aep_ais.SourceSpec(path="activation/spring/buyers.csv"),
+        source_spec=aep_ais.SourceSpec(path="activation/spring/buyers.csv", cloud_type="DLZ"),
     )
 
 

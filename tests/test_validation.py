@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 import respx
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import aep_ais
+from aep_ais._validation import wire_path
 from tests.conftest import AUDIENCE_ID, BASE_URL, ORG_ID, RUN_ID, SAMPLES, TOKEN, spec
 
 F = aep_ais.AudienceField
@@ -41,7 +43,11 @@ async def assert_refused(
     err = info.value
     assert isinstance(err, ValueError)
     assert err.field == field
-    assert str(err).startswith(f"{field}: ")
+    # The message names the field as Python spells it and, where that differs, as the
+    # wire (and a CLI spec file) does.
+    assert err.wire_name in (field, wire_path(field))
+    named = field if err.wire_name == field else f"{field} ({err.wire_name})"
+    assert str(err).startswith(f"{named}: ")
     for word in words:
         assert word in str(err)
     assert guard.call_count == 0, "a request left the client"
@@ -57,7 +63,7 @@ def plain(n: int) -> list[aep_ais.AudienceField]:
 
 
 def source(**kw: Any) -> aep_ais.SourceSpec:
-    return aep_ais.SourceSpec(**({"path": "activation/x/y.csv"} | kw))
+    return aep_ais.SourceSpec(**({"path": "activation/x/y.csv", "cloud_type": "DLZ"} | kw))
 
 
 # The guard works: a valid spec does reach the API.
@@ -80,7 +86,6 @@ SPEC_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("no-fields", {"fields": []}, "fields"),
     ("42-fields", {"fields": [identity(), *plain(41)]}, "fields"),
     ("no-identity", {"fields": plain(3)}, "fields"),
-    ("two-identities", {"fields": [identity("a"), identity("b")]}, "fields"),
     ("duplicate-names", {"fields": [identity("a"), F(name="a", type="string")]}, "fields"),
     ("unknown-type", {"fields": [identity(), F(name="x", type="text")]}, "fields[1].type"),
     ("missing-type", {"fields": [identity(), F(name="x")]}, "fields[1].type"),
@@ -131,12 +136,43 @@ SPEC_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("empty-origin", {"origin_name": ""}, "origin_name"),
     ("empty-audience-type", {"audience_type": ""}, "audience_type"),
     ("description-not-str", {"description": 5}, "description"),
-    ("encryption-not-a-model", {"encryption": {"publicKeyId": "pk"}}, "encryption"),
+    (
+        "encryption-not-a-model",
+        {"source_spec": source(encryption={"publicKeyId": "pk"})},
+        "source_spec.encryption",
+    ),
+    (
+        "encryption-empty-key",
+        {"source_spec": source(encryption=aep_ais.Encryption(public_key_id=""))},
+        "source_spec.encryption.public_key_id",
+    ),
     (
         "encryption-without-key",
-        {"encryption": aep_ais.Encryption(public_key_id="")},
-        "encryption.public_key_id",
+        {"source_spec": source(encryption=aep_ais.Encryption(sign_verification_key_id="s"))},
+        "source_spec.encryption.public_key_id",
     ),
+    (
+        "encryption-empty-signature-key",
+        {
+            "source_spec": source(
+                encryption=aep_ais.Encryption(public_key_id="pk", sign_verification_key_id="")
+            )
+        },
+        "source_spec.encryption.sign_verification_key_id",
+    ),
+    ("no-cloud-type", {"source_spec": source(cloud_type=aep_ais.UNSET)}, "source_spec.cloud_type"),
+    (
+        "dlz-with-connection",
+        {"source_spec": source(cloud_type="DLZ", base_connection_id="c-1")},
+        "source_spec.base_connection_id",
+    ),
+    (
+        "azure-with-connection",
+        {"source_spec": source(cloud_type="Azure", base_connection_id="c-1")},
+        "source_spec.base_connection_id",
+    ),
+    ("express-activation-not-bool", {"express_activation": "yes"}, "express_activation"),
+    ("express-activation-int", {"express_activation": 1}, "express_activation"),
 ]
 
 
@@ -156,6 +192,13 @@ async def test_create_audience_refuses_bad_specs(
         {"source_spec": source(cloud_type="Azure")},
         {"source_spec": source(cloud_type="S3", base_connection_id="c-1")},
         {"source_spec": source(type="folder")},
+        {"source_spec": source(cloud_type="GCS", base_connection_id="c-1")},
+        {"source_spec": source(cloud_type="SFTP", base_connection_id="c-1")},
+        {"source_spec": source(encryption=aep_ais.Encryption(public_key_id="pk"))},
+        {"fields": [identity("a"), identity("b")]},
+        {"fields": [identity("a"), identity("b"), identity("c"), *plain(2)]},
+        {"express_activation": True},
+        {"express_activation": False},
         {"custom_audience_id": "_x"},
         {"custom_audience_id": "$x1_$"},
         {"custom_audience_id": "Abc123"},
@@ -501,3 +544,58 @@ def test_the_fast_field_check_agrees_with_the_full_one(
     else:
         valid = True
     assert _valid_field(field, for_create=for_create) is valid
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"ttl_in_days": 91}, "ttl_in_days (ttlInDays): must be a whole number of days from 1"),
+        (
+            {"source_spec": source(cloud_type=aep_ais.UNSET)},
+            "source_spec.cloud_type (sourceSpec.params.cloudType): is required: one of Azure, "
+            "DLZ, GCS, S3, SFTP",
+        ),
+        (
+            {"source_spec": source(cloud_type="DLZ", base_connection_id="c-1")},
+            "source_spec.base_connection_id (sourceSpec.params.baseConnectionId): must be left "
+            "out when cloud_type is DLZ",
+        ),
+        (
+            {"source_spec": source(encryption=aep_ais.Encryption())},
+            "source_spec.encryption.public_key_id "
+            "(sourceSpec.params.encryption.publicKeyId): is required",
+        ),
+        (
+            {"fields": [identity(), F(name="x", type="text")]},
+            "fields[1].type: 'text' is not one of",
+        ),
+        (
+            {"fields": [F(name="p", type="string", identity_ns="")]},
+            "fields[0].identity_ns (fields[0].identityNs): must be a non-empty string",
+        ),
+        ({"express_activation": "yes"}, "express_activation (expressActivation): must be True"),
+        ({"fields": plain(2)}, "fields: at least one field must carry identity_ns"),
+    ],
+)
+async def test_messages_name_the_field_by_its_wire_name_too(
+    guard: respx.Route, ais: aep_ais.AISClient, overrides: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(aep_ais.ValidationError) as info:
+        await ais.create_audience(spec(**overrides))
+    assert str(info.value).startswith(words)
+    assert guard.call_count == 0
+
+
+async def test_an_update_message_names_the_wire_name_too(
+    guard: respx.Route, ais: aep_ais.AISClient
+) -> None:
+    with pytest.raises(aep_ais.ValidationError, match=r"^ttl_in_days \(ttlInDays\): "):
+        await ais.update_audience(AUDIENCE_ID, aep_ais.AudienceUpdate(ttl_in_days=0))
+    assert guard.call_count == 0
+
+
+def test_express_activation_is_not_part_of_an_update() -> None:
+    with pytest.raises(TypeError):
+        aep_ais.AudienceUpdate(express_activation=True)  # type: ignore[call-arg]
+    assert "express_activation" not in {a.name for a in attrs.fields(aep_ais.AudienceUpdate)}
+    assert "encryption" not in {a.name for a in attrs.fields(aep_ais.AudienceSpec)}

@@ -181,8 +181,14 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     fields = data.get("fields")
     if isinstance(fields, list):
         parts += [(f"fields[{i}]", f, AudienceField) for i, f in enumerate(fields)]
-    nested: tuple[tuple[str, type], ...] = (("sourceSpec", SourceSpec), ("encryption", Encryption))
-    parts += [(key, data[key], model) for key, model in nested if key in data]
+    source = data.get("sourceSpec")
+    if isinstance(source, dict):
+        params = source.get("params")
+        inner, where = (params, "sourceSpec.params") if isinstance(params, dict) else (source, "")
+        if "encryption" in inner:
+            parts.append((f"{where or 'sourceSpec'}.encryption", inner["encryption"], Encryption))
+    if "sourceSpec" in data:
+        parts.append(("sourceSpec", source, SourceSpec))
     for where, value, cls in parts:
         if not isinstance(value, dict):
             return f"{where}: expected an object, got {_kind(value)}"

@@ -75,11 +75,13 @@ def serve(ns: argparse.Namespace, stderr: TextIO) -> int:
             operation_time=ns.operation_time,
             run_time=ns.run_time,
             guardrails=not ns.no_guardrails,
+            strict_tokens=ns.strict_tokens,
         )
         base = f"http://{shown}:{sock.getsockname()[1]}"
         limits = "off" if ns.no_guardrails else "on (--no-guardrails lifts them)"
+        tokens = ", only tokens it issued are accepted" if ns.strict_tokens else ""
         print(
-            f"emulator on {base} (Ctrl-C to stop), daily run limits {limits}\n"
+            f"emulator on {base} (Ctrl-C to stop), daily run limits {limits}{tokens}\n"
             "point aep-ais or the SDK at it with:\n"
             f"  export AEP_BASE_URL={base}\n"
             f"  export AEP_TOKEN_URL={base}/ims/token/v3\n"

@@ -291,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="lift the daily run limits (100 per sandbox, 10 per audience)",
     )
+    p.add_argument(
+        "--strict-tokens",
+        action="store_true",
+        help="accept only unexpired tokens issued by the emulator's own token endpoint",
+    )
 
     add("demo", "the whole life cycle on an in-process emulator, in a few seconds (no --json)")
     return parser

@@ -61,6 +61,12 @@ def _check_object(
     }
     for key, value in given.items():
         target = aliases.get(key, key)
+        if cls is AudienceSpec and key == "encryption":
+            # Older API revisions had it here; the newest has it in the source.
+            return (
+                f"{_join(path, key)}: belongs in sourceSpec.params since the API's newest "
+                "revision; move it there"
+            )
         if target not in written or target not in attributes:
             return _unknown(path, key, list(attributes))
         model, many = _model_of(hints[attributes[target]])

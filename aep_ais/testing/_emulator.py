@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -34,6 +34,7 @@ from ._wire import (
     Reply,
     ais_error,
     gateway_error,
+    guardrail_code,
     json_reply,
 )
 
@@ -95,10 +96,20 @@ class Emulator:
     `FAILED` when `known_paths` is a set without their source path). Runs take `run_time`
     seconds, stage by stage; a run of an audience whose id or source path is in
     `failing_runs` ends `FAILED`. Everything runs on `clock` (real time when `None`).
-    `guardrails` switches the daily run limits (100 per sandbox, 10 per audience).
-    `strict_tokens` accepts only tokens this emulator issued; otherwise any bearer token
-    is accepted, except issued ones that expired or were revoked. `faults` injects errors.
-    `seed` makes every id and token the same from run to run.
+    `guardrails` switches the run limits (100 a day per sandbox, 10 per audience: a day
+    with `runs_per_audience_window="day"`, ever with `"lifetime"`, since the docs give
+    no time unit); a start past one is refused with `guardrail_status` (422 by default,
+    the docs leave it open). `strict_tokens` accepts only unexpired tokens this
+    emulator's token endpoint issued; otherwise any bearer token is accepted, except
+    issued ones that expired or were revoked. `faults` injects errors.
+
+    What the docs leave open can be made stricter: `list_query="refuse"` answers 400 to a
+    run listing with any query parameter (`limit`, `sortBy`, `property` appear only in
+    commented-out text of the docs; `"documented"` honours them), and `listing_lag`
+    seconds pass after a run starts before the listing shows it while it is active.
+
+    Ids and tokens are random UUIDs, fresh for every emulator; `seed` makes them the
+    same from run to run.
     """
 
     token_url = "https://ims-na1.adobelogin.com/ims/token/v3"
@@ -115,9 +126,25 @@ class Emulator:
         faults: FaultPlan | None = None,
         token_lifetime: float = 86399.0,
         strict_tokens: bool = False,
-        seed: int = 0,
+        seed: int | None = None,
         failing_runs: Iterable[str] = (),
+        list_query: Literal["documented", "refuse"] = "documented",
+        listing_lag: float = 0.0,
+        runs_per_audience_window: Literal["day", "lifetime"] = "day",
+        guardrail_status: int = 422,
     ) -> None:
+        if list_query not in ("documented", "refuse"):
+            raise ValueError(f"list_query must be 'documented' or 'refuse', got {list_query!r}")
+        if runs_per_audience_window not in ("day", "lifetime"):
+            raise ValueError(
+                "runs_per_audience_window must be 'day' or 'lifetime', "
+                f"got {runs_per_audience_window!r}"
+            )
+        if isinstance(listing_lag, bool) or not listing_lag >= 0:
+            raise ValueError(f"listing_lag must be seconds >= 0, got {listing_lag!r}")
+        if isinstance(guardrail_status, bool) or guardrail_status not in range(400, 500):
+            raise ValueError(f"guardrail_status must be a 4xx status, got {guardrail_status!r}")
+        self.list_query = list_query
         self.clock: Clock = clock if clock is not None else SystemClock(seed)
         self.faults = faults if faults is not None else FaultPlan()
         self.strict_tokens = strict_tokens
@@ -132,6 +159,9 @@ class Emulator:
             guardrails=guardrails,
             failing_runs=self.failing_runs,
         )
+        self._store.listing_lag = float(listing_lag)
+        self._store.lifetime_audience_limit = runs_per_audience_window == "lifetime"
+        self._store.guardrail_code = guardrail_code(guardrail_status)
         self._tokens = TokenIssuer(clock=self.clock, rng=rng, lifetime=token_lifetime)
         self.client_id = "emulator-client"
         self.client_secret = "emulator-secret"
@@ -330,6 +360,12 @@ class Emulator:
                 return json_reply(200, store.start_run(scope, audience_id, window, user))
             if route.name == "get_run":
                 return json_reply(200, store.get_run(scope, audience_id, params["run_id"]))
+            if query and self.list_query == "refuse":
+                raise Problem(
+                    BAD_REQUEST,
+                    f"unknown query parameter {query[0][0]!r}: the run listing takes none "
+                    "(emulator: list_query='refuse')",
+                )
             limit, sort_by, filters = check_list_query(query)
             return json_reply(200, store.list_runs(scope, audience_id, limit, sort_by, filters))
         except Problem as problem:

@@ -20,6 +20,8 @@ __all__ = ["RunFilter", "check_create", "check_list_query", "check_patch", "chec
 FIELD_TYPES = frozenset({"string", "number", "long", "integer", "date", "datetime", "boolean"})
 CLOUD_TYPES = frozenset({"S3", "DLZ", "GCS", "Azure", "SFTP"})
 NEEDS_CONNECTION = frozenset({"S3", "GCS", "SFTP"})
+# "otherwise you must not include" a base connection (the newest docs revision).
+REFUSES_CONNECTION = CLOUD_TYPES - NEEDS_CONNECTION
 MAX_FIELDS = 41
 DEFAULT_TTL = 30
 DEFAULT_NAMESPACE = "CustomerAudienceUpload"
@@ -40,11 +42,13 @@ _CREATE_KEYS = frozenset(
         "namespace",
         "labels",
         "tags",
-        "encryption",
+        "expressActivation",
     }
 )
 _FIELD_KEYS = frozenset({"name", "type", "identityNs", "labels"})
-_SOURCE_KEYS = frozenset({"path", "type", "sourceType", "cloudType", "baseConnectionId"})
+_SOURCE_KEYS = frozenset(
+    {"path", "type", "sourceType", "cloudType", "baseConnectionId", "encryption"}
+)
 _ENCRYPTION_KEYS = frozenset({"publicKeyId", "signVerificationKeyId", "signVerificationId"})
 _PATCH_KEYS = frozenset({"description", "labels", "fields", "ttlInDays"})
 _RUN_KEYS = frozenset({"dataFilterStartTime", "dataFilterEndTime"})
@@ -133,8 +137,10 @@ def _fields(value: Any, *, for_create: bool) -> list[dict[str, Any]]:
 
 def _source(value: Any) -> dict[str, Any]:
     obj = _object(value, "sourceSpec")
-    # Requests wrap the source in `params`; audience answers show it bare. Take both.
-    if set(obj) == {"params"}:
+    # Requests wrap the source in `params`; audience answers show it bare. Take both, but
+    # nothing beside `params` (`encryption` too belongs inside it).
+    if "params" in obj:
+        _no_unknown(obj, frozenset({"params"}), "sourceSpec (beside params)")
         obj = _object(obj["params"], "sourceSpec.params")
     _no_unknown(obj, _SOURCE_KEYS, "sourceSpec")
     path = _text(obj, "path", "sourceSpec.", required=True)
@@ -151,10 +157,22 @@ def _source(value: Any) -> dict[str, Any]:
         if text is not None:
             out[key] = text
     cloud = out.get("cloudType")
-    if cloud is not None and cloud not in CLOUD_TYPES:
-        raise _bad(f"sourceSpec.cloudType {cloud!r} is not one of {', '.join(sorted(CLOUD_TYPES))}")
+    kinds = ", ".join(sorted(CLOUD_TYPES))
+    if cloud is None:
+        raise _bad(f"sourceSpec.cloudType is required: one of {kinds}")
+    if cloud not in CLOUD_TYPES:
+        raise _bad(f"sourceSpec.cloudType {cloud!r} is not one of {kinds}")
     if cloud in NEEDS_CONNECTION and "baseConnectionId" not in out:
         raise _bad(f"sourceSpec.baseConnectionId is required when cloudType is {cloud}")
+    if cloud in REFUSES_CONNECTION and "baseConnectionId" in out:
+        raise _bad(f"sourceSpec.baseConnectionId must not be included when cloudType is {cloud}")
+    if "encryption" in obj:
+        enc = _object(obj["encryption"], "sourceSpec.params.encryption")
+        _no_unknown(enc, _ENCRYPTION_KEYS, "sourceSpec.params.encryption")
+        _text(enc, "publicKeyId", "sourceSpec.params.encryption.", required=True)
+        for key in ("signVerificationKeyId", "signVerificationId"):
+            _text(enc, key, "sourceSpec.params.encryption.")
+        out["encryption"] = dict(enc)
     return out
 
 
@@ -177,9 +195,9 @@ def check_create(body: Any) -> dict[str, Any]:
     fields = _fields(obj["fields"], for_create=True)
     if not 1 <= len(fields) <= MAX_FIELDS:
         raise _bad(f"fields must hold 1 to {MAX_FIELDS} fields, got {len(fields)}")
-    identities = sum("identityNs" in f for f in fields)
-    if identities != 1:
-        raise _bad(f"exactly one field must carry identityNs, found {identities}")
+    # "One of the fields must be an identity field": at least one, and several may be.
+    if not any("identityNs" in f for f in fields):
+        raise _bad("one of the fields must carry identityNs (an identity field), found none")
     out["fields"] = fields
     if "sourceSpec" not in obj:
         raise _bad("sourceSpec is required")
@@ -197,11 +215,10 @@ def check_create(body: Any) -> dict[str, Any]:
         raise _bad("originName is required")
     out["originName"] = _text(obj, "originName", "", required=True)
     out["namespace"] = _text(obj, "namespace", "") or DEFAULT_NAMESPACE
-    if "encryption" in obj:
-        enc = _object(obj["encryption"], "encryption")
-        _no_unknown(enc, _ENCRYPTION_KEYS, "encryption")
-        _text(enc, "publicKeyId", "encryption.", required=True)
-        out["encryption"] = dict(enc)
+    if "expressActivation" in obj:
+        if not isinstance(obj["expressActivation"], bool):
+            raise _bad("expressActivation must be true or false")
+        out["expressActivation"] = obj["expressActivation"]
     return out
 
 

@@ -27,15 +27,20 @@ AUDIENCE_RUNS_PER_DAY = 10
 
 
 def _guardrail(limit: int, per: str) -> str:
-    """The refusal past a daily run limit; being an emulator, it says how to lift it."""
+    """The refusal past a run limit; being an emulator, it says how to lift it."""
     return (
-        f"guardrail: at most {limit} ingestion runs a day per {per} "
+        f"guardrail: at most {limit} ingestion runs {per} "
         "(emulator: Emulator(guardrails=False) or `aep-ais emulator --no-guardrails` lifts this)"
     )
 
 
 class Store:
     """Audiences, operations and runs, with the platform's rules."""
+
+    # Options for what the docs leave open (the emulator sets them).
+    listing_lag: float = 0.0  # an active run is listed only this long after it started
+    lifetime_audience_limit: bool = False  # the per-audience run limit counts every run
+    guardrail_code: str = UNPROCESSABLE
 
     def __init__(
         self,
@@ -228,9 +233,14 @@ class Store:
             starts.popleft()
         if self.guardrails:
             if len(starts) >= SANDBOX_RUNS_PER_DAY:
-                raise Problem(UNPROCESSABLE, _guardrail(SANDBOX_RUNS_PER_DAY, "sandbox"))
-            if sum(r.started > now - DAY for r in mine) >= AUDIENCE_RUNS_PER_DAY:
-                raise Problem(UNPROCESSABLE, _guardrail(AUDIENCE_RUNS_PER_DAY, "audience"))
+                raise Problem(
+                    self.guardrail_code, _guardrail(SANDBOX_RUNS_PER_DAY, "a day per sandbox")
+                )
+            lifetime = self.lifetime_audience_limit
+            counted = mine if lifetime else [r for r in mine if r.started > now - DAY]
+            if len(counted) >= AUDIENCE_RUNS_PER_DAY:
+                per = "per audience" if lifetime else "a day per audience"
+                raise Problem(self.guardrail_code, _guardrail(AUDIENCE_RUNS_PER_DAY, per))
         starts.append(now)
         created = self._epoch()
         self._seq += 1
@@ -269,7 +279,11 @@ class Store:
         """A page of runs as `{"runs": [...], "_page": {...}}`."""
         audience = self._audience(scope, audience_id)
         now = self.clock.now()
-        runs = list(self._runs_of.get(audience_id, []))
+        runs = [
+            r
+            for r in self._runs_of.get(audience_id, [])
+            if not (r.active(now) and now - r.started < self.listing_lag)
+        ]
         for r in runs:
             r.audience_name = audience.name
         key = sort_by.lstrip("-")

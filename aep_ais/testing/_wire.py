@@ -10,9 +10,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
-__all__ = ["AIS_ERRORS", "Problem", "Reply", "ais_error", "gateway_error", "json_reply"]
+__all__ = [
+    "AIS_ERRORS",
+    "Problem",
+    "Reply",
+    "ais_error",
+    "gateway_error",
+    "guardrail_code",
+    "json_reply",
+]
 
 # Platform error code -> (HTTP status, title), from the API's error appendix.
 AIS_ERRORS: dict[str, tuple[int, str]] = {
@@ -27,6 +36,10 @@ AIS_ERRORS: dict[str, tuple[int, str]] = {
     "100970-500": (500, "INTERNAL_SERVER_ERROR"),
     "100970-502": (502, "BAD_GATEWAY"),
 }
+
+# A refusal past a run limit: its status and code are not documented, so the status is
+# an emulator option and the code is the emulator's own.
+_GUARDRAIL = "100965"
 
 BAD_REQUEST = "100910-400"
 NOT_FOUND = "100940-404"
@@ -61,7 +74,11 @@ def json_reply(status: int, payload: Any, headers: list[tuple[str, str]] | None 
 
 def ais_error(code: str, detail: str, request_id: str) -> Reply:
     """An AIS error answer for a documented platform error code."""
-    status, title = AIS_ERRORS[code]
+    if code in AIS_ERRORS:
+        status, title = AIS_ERRORS[code]
+    else:
+        status = int(code.rpartition("-")[2])
+        title = HTTPStatus(status).phrase.upper().replace(" ", "_")
     return json_reply(
         status,
         {
@@ -77,3 +94,8 @@ def ais_error(code: str, detail: str, request_id: str) -> Reply:
 def gateway_error(status: int, code: str, message: str) -> Reply:
     """An API-gateway error answer (token, API key and routing problems)."""
     return json_reply(status, {"error_code": code, "message": message})
+
+
+def guardrail_code(status: int) -> str:
+    """The error code of a guardrail refusal answered with `status` (the 422 is AIS's own)."""
+    return UNPROCESSABLE if status == 422 else f"{_GUARDRAIL}-{status}"

@@ -40,6 +40,19 @@ def test_emulator_flag_creates_and_waits_without_credentials(
     ]
 
 
+def test_each_emulator_invocation_hands_out_fresh_ids(
+    cli: Callable[..., Result], spec_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("AEP_ORG_ID", "AEP_ACCESS_TOKEN", "AEP_API_KEY"):
+        monkeypatch.delenv(var)
+    first = cli("--emulator", "create", str(spec_file), "--wait", "--json")
+    second = cli("--emulator", "create", str(spec_file), "--wait", "--json")
+    assert first.code == second.code == 0, first.err + second.err
+    # An id kept from one invocation never names another invocation's audience.
+    assert first.json["operationId"] != second.json["operationId"]
+    assert first.json["audienceId"] != second.json["audienceId"]
+
+
 def test_emulator_flag_keeps_no_state_between_invocations(cli: Callable[..., Result]) -> None:
     result = cli("--emulator", "run", AUDIENCE_ID, "--since", "2025-05-01", "--wait")
     assert result.code == 4
@@ -210,12 +223,20 @@ class _Served:
             self.listening = True
 
 
-@pytest.mark.parametrize(("flags", "guardrails"), [([], True), (["--no-guardrails"], False)])
+@pytest.mark.parametrize(
+    ("flags", "guardrails", "strict"),
+    [
+        ([], True, False),
+        (["--no-guardrails"], False, False),
+        (["--strict-tokens"], True, True),
+    ],
+)
 def test_emulator_serves_on_the_port_it_bound_and_names_it(
     cli: Callable[..., Result],
     monkeypatch: pytest.MonkeyPatch,
     flags: list[str],
     guardrails: bool,
+    strict: bool,
 ) -> None:
     pytest.importorskip("uvicorn")
     import aep_ais.testing
@@ -231,11 +252,13 @@ def test_emulator_serves_on_the_port_it_bound_and_names_it(
         "operation_time": 1.0,
         "run_time": 0.5,
         "guardrails": guardrails,
+        "strict_tokens": strict,
     }
     lines = result.err.splitlines()
     assert lines[0] == (
         f"emulator on http://127.0.0.1:{served.port} (Ctrl-C to stop), daily run limits "
         + ("on (--no-guardrails lifts them)" if guardrails else "off")
+        + (", only tokens it issued are accepted" if strict else "")
     )
     assert f"  export AEP_BASE_URL=http://127.0.0.1:{served.port}" in lines
 

@@ -231,6 +231,15 @@ _SOURCE = '"sourceSpec": {"path": "a.csv"}'
             _SHAPE + "sourceSpec: expected an object",
         ),
         (
+            '{"name": "x", "fields": [], "sourceSpec": {"params": {"path": "a", '
+            '"encryption": "k"}}}',
+            _SHAPE + "sourceSpec.params.encryption: expected an object, got a string",
+        ),
+        (
+            '{"name": "x", "fields": [], "sourceSpec": {"path": "a", "encryption": [1]}}',
+            _SHAPE + "sourceSpec.encryption: expected an object, got an array",
+        ),
+        (
             '{"name": "x", "fields": [], "sourceSpec": {"params": {"type": "file"}}}',
             _SHAPE + "sourceSpec: missing key 'path'",
         ),
@@ -326,7 +335,14 @@ def _nested(body: dict[str, Any], where: str) -> None:
     elif where == "flat source":
         body["sourceSpec"] = {"path": "a.csv", "tpye": "file"}
     elif where == "encryption":
-        body["encryption"] = {"publicKeyId": "k", "signVerificationId": "s", "publicKey": "x"}
+        enc = {"publicKeyId": "k", "signVerificationId": "s", "publicKey": "x"}
+        body["sourceSpec"]["params"]["encryption"] = enc
+    elif where == "encryption beside params":
+        body["sourceSpec"]["encryption"] = {"publicKeyId": "k"}
+    elif where == "encryption at the top":
+        body["encryption"] = {"publicKeyId": "k"}
+    elif where == "express activation":
+        body["expressActivaton"] = True
 
 
 @pytest.mark.parametrize(
@@ -336,7 +352,21 @@ def _nested(body: dict[str, Any], where: str) -> None:
         ("params", "sourceSpec.params.cloud_tpye: unknown key; did you mean cloudType?"),
         ("beside params", "sourceSpec.path: unknown key beside params; move it into params"),
         ("flat source", "sourceSpec.tpye: unknown key; did you mean type?"),
-        ("encryption", "encryption.publicKey: unknown key; did you mean publicKeyId?"),
+        (
+            "encryption",
+            "sourceSpec.params.encryption.publicKey: unknown key; did you mean publicKeyId?",
+        ),
+        (
+            "encryption beside params",
+            "sourceSpec.encryption: unknown key beside params; move it into params",
+        ),
+        (
+            # Older revisions had it here: the file is refused with where it goes now.
+            "encryption at the top",
+            "encryption: belongs in sourceSpec.params since the API's newest revision; "
+            "move it there",
+        ),
+        ("express activation", "expressActivaton: unknown key; did you mean expressActivation?"),
     ],
 )
 def test_unknown_nested_keys_of_a_spec_file_are_named_by_their_path(
@@ -358,14 +388,17 @@ def test_every_known_key_and_form_of_a_spec_file_is_accepted(
     body = sample("create_request")
     # The flat sourceSpec and the encryption key's other spelling are both accepted.
     body["sourceSpec"] = body["sourceSpec"]["params"]
-    body["encryption"] = {"publicKeyId": "k", "signVerificationId": "s"}
-    for key, value in (("customAudienceId", "c_1"), ("tags", ["t"]), ("namespace", "ns")):
+    body["sourceSpec"]["encryption"] = {"publicKeyId": "k", "signVerificationId": "s"}
+    extra = (("customAudienceId", "c_1"), ("tags", ["t"]), ("namespace", "ns"))
+    for key, value in (*extra, ("expressActivation", True)):
         body[key] = value
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(body))
     result = cli("create", str(path))
     assert result.code == 0, result.err
     sent = json.loads(route.calls.last.request.content)
-    assert sent["sourceSpec"] == {"params": body["sourceSpec"]}
-    assert sent["encryption"] == {"publicKeyId": "k", "signVerificationKeyId": "s"}
+    encryption = {"publicKeyId": "k", "signVerificationKeyId": "s"}
+    assert sent["sourceSpec"] == {"params": {**body["sourceSpec"], "encryption": encryption}}
+    assert "encryption" not in sent
+    assert sent["expressActivation"] is True
     assert sent["customAudienceId"] == "c_1"

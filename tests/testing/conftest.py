@@ -27,7 +27,9 @@ CREATE_BODY: dict[str, Any] = {
         {"name": "ppid", "type": "string", "identityNs": "email"},
         {"name": "list_id", "type": "string", "labels": ["core/C2"]},
     ],
-    "sourceSpec": {"params": {"path": "activation/spring/buyers.csv", "type": "file"}},
+    "sourceSpec": {
+        "params": {"path": "activation/spring/buyers.csv", "type": "file", "cloudType": "DLZ"}
+    },
     "originName": "CUSTOM_UPLOAD",
 }
 

@@ -12,7 +12,7 @@ from aep_ais._errors import parse_error_body
 from aep_ais.testing import Emulator, FakeClock
 from tests.conftest import SAMPLES
 
-from .conftest import BASE, HEADERS, create_body, new_audience
+from .conftest import BASE, CREATE_BODY, HEADERS, create_body, new_audience
 
 EPOCH = 1_750_000_000  # FakeClock's wall clock at virtual time 0
 
@@ -44,7 +44,7 @@ async def test_create_answers_202_and_the_operation_finishes_after_operation_tim
     assert details["namespace"] == "CustomerAudienceUpload"
     assert details["audienceType"] == "people"
     assert details["sourceSpec"] == {
-        "params": {"path": "activation/spring/buyers.csv", "type": "file"}
+        "params": {"path": "activation/spring/buyers.csv", "type": "file", "cloudType": "DLZ"}
     }
 
     path = f"/external-audience/operations/{body['operationId']}"
@@ -87,10 +87,10 @@ async def test_both_operations_paths_and_the_optional_base_path_answer_alike(
 @pytest.mark.parametrize(
     ("source", "status"),
     [
-        ({"path": "known/a.csv", "type": "file"}, "SUCCESS"),
-        ({"path": "known", "type": "folder"}, "SUCCESS"),
-        ({"path": "missing/b.csv", "type": "file"}, "FAILED"),
-        ({"path": "known/a", "type": "folder"}, "FAILED"),
+        ({"path": "known/a.csv", "type": "file", "cloudType": "DLZ"}, "SUCCESS"),
+        ({"path": "known", "type": "folder", "cloudType": "DLZ"}, "SUCCESS"),
+        ({"path": "missing/b.csv", "type": "file", "cloudType": "DLZ"}, "FAILED"),
+        ({"path": "known/a", "type": "folder", "cloudType": "DLZ"}, "FAILED"),
     ],
 )
 async def test_known_paths_decide_whether_the_operation_fails(
@@ -139,6 +139,12 @@ _FIELD = {"name": "f", "type": "string"}
 _ID_FIELD = {"name": "id", "type": "string", "identityNs": "email"}
 
 
+def _source(**params: Any) -> dict[str, Any]:
+    """A create body whose source params are changed (`None` removes a key)."""
+    source = {**CREATE_BODY["sourceSpec"]["params"], **params}
+    return create_body(sourceSpec={"params": {k: v for k, v in source.items() if v is not None}})
+
+
 def _without(key: str) -> dict[str, Any]:
     body = create_body()
     del body[key]
@@ -153,14 +159,33 @@ def _without(key: str) -> dict[str, Any]:
         (_without("fields"), "fields"),
         (create_body(fields=[]), "1 to 41"),
         (create_body(fields=[_ID_FIELD] + [{**_FIELD, "name": f"f{i}"} for i in range(41)]), "41"),
-        (create_body(fields=[_FIELD]), "exactly one"),
-        (create_body(fields=[_ID_FIELD, {**_ID_FIELD, "name": "b"}]), "exactly one"),
+        (create_body(fields=[_FIELD]), "identityNs"),
         (create_body(fields=[_ID_FIELD, {**_ID_FIELD, "name": "id"}]), "unique"),
         (create_body(fields=[{**_ID_FIELD, "type": "text"}]), "type"),
         (create_body(fields=[{**_ID_FIELD, "identity_ns": "x"}]), "identity_ns"),
         (_without("sourceSpec"), "sourceSpec"),
-        (create_body(sourceSpec={"params": {"path": "a.csv", "type": "blob"}}), "'file'"),
-        (create_body(sourceSpec={"params": {"path": "a b.csv", "type": "file"}}), "spaces"),
+        (_source(type="blob"), "'file'"),
+        (_source(path="a b.csv"), "spaces"),
+        (_source(cloudType=None), "cloudType is required"),
+        (_source(cloudType="Box"), "cloudType"),
+        (_source(cloudType="DLZ", baseConnectionId="c-1"), "must not be included"),
+        (_source(cloudType="Azure", baseConnectionId="c-1"), "must not be included"),
+        (_source(cloudType="GCS"), "baseConnectionId is required"),
+        (_source(cloudType="SFTP"), "baseConnectionId is required"),
+        # Encryption lives inside params only (the newest docs revision).
+        (create_body(encryption={"publicKeyId": "k"}), "'encryption'"),
+        (
+            create_body(
+                sourceSpec={"params": CREATE_BODY["sourceSpec"]["params"], "encryption": {}}
+            ),
+            "beside params",
+        ),
+        (_source(encryption={"signVerificationKeyId": "s"}), "publicKeyId"),
+        (_source(encryption={"publicKeyId": ""}), "publicKeyId"),
+        (_source(encryption={"publicKeyId": "k", "publicKey": "x"}), "'publicKey'"),
+        (_source(encryption="k"), "JSON object"),
+        (create_body(expressActivation="true"), "expressActivation"),
+        (create_body(expressActivation=1), "expressActivation"),
         (
             create_body(sourceSpec={"params": {"path": "a", "type": "file", "cloudType": "Box"}}),
             "cloudType",
@@ -208,10 +233,11 @@ async def test_bodies_that_are_not_json_are_400(
         {"ttlInDays": 1},
         {"ttlInDays": 90},
         {"fields": [_ID_FIELD] + [{**_FIELD, "name": f"f{i}"} for i in range(40)]},
-        {"sourceSpec": {"path": "bare/spec.csv", "type": "file"}},
-        {"sourceSpec": {"params": {"path": "a", "type": "file", "cloudType": "DLZ"}}},
+        {"sourceSpec": {"path": "bare/spec.csv", "type": "file", "cloudType": "DLZ"}},
+        {"sourceSpec": {"params": {"path": "a", "type": "file", "cloudType": "Azure"}}},
         {"customAudienceId": "$_a1"},
-        {"encryption": {"publicKeyId": "k", "signVerificationId": "s"}},
+        {"fields": [_ID_FIELD, {**_ID_FIELD, "name": "b", "identityNs": "ECID"}]},
+        {"fields": [{**_ID_FIELD, "name": f"id{i}"} for i in range(41)]},
     ],
 )
 async def test_boundary_values_are_accepted(
@@ -335,7 +361,11 @@ async def test_patch_replaces_what_is_sent_and_restarts_expiry(
         {"name": "ppid", "type": "string", "identityNs": "email"},
         {"name": "list_id", "type": "string", "labels": ["core/C5"]},
     ]
-    assert audience["sourceSpec"] == {"path": "activation/spring/buyers.csv", "type": "file"}
+    assert audience["sourceSpec"] == {
+        "path": "activation/spring/buyers.csv",
+        "type": "file",
+        "cloudType": "DLZ",
+    }
     assert audience["updatedAt"] == EPOCH + 1010
     assert emu.audiences[audience_id].expires_at == EPOCH + 1010 + 7 * 86400
 

@@ -135,7 +135,7 @@ class EmulatedAEP:
         spec = aep_ais.AudienceSpec(
             name=f"Buyers {len(self.emulator.operations)}",
             fields=[aep_ais.AudienceField(name="email", type="string", identity_ns="email")],
-            source_spec=aep_ais.SourceSpec(path=path),
+            source_spec=aep_ais.SourceSpec(path=path, cloud_type="DLZ"),
         )
         async with self.client() as ais:
             operation = await ais.create_and_wait(spec)
@@ -216,7 +216,7 @@ class RealAirflow:
                         fields=[
                             aep_ais.AudienceField(name="e", type="string", identity_ns="email")
                         ],
-                        source_spec=aep_ais.SourceSpec(path=f"bulk/{i}.csv"),
+                        source_spec=aep_ais.SourceSpec(path=f"bulk/{i}.csv", cloud_type="DLZ"),
                     )
                     for i in range(self.BULK_AUDIENCES)
                 ]

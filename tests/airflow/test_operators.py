@@ -27,7 +27,11 @@ from .conftest import FAILING_PATH, EmulatedAEP
 SPEC_BODY = {
     "name": "Operator buyers",
     "fields": [{"name": "email", "type": "string", "identityNs": "email"}],
-    "sourceSpec": {"path": "activation/operator/buyers.csv", "type": "file"},
+    "sourceSpec": {
+        "path": "activation/operator/buyers.csv",
+        "type": "file",
+        "cloudType": "DLZ",
+    },
     "ttlInDays": 30,
 }
 
@@ -97,7 +101,7 @@ def test_create_without_deferring_waits_in_the_worker(aep: EmulatedAEP) -> None:
     spec = aep_ais.AudienceSpec(
         name="Worker buyers",
         fields=[aep_ais.AudienceField(name="email", type="string", identity_ns="email")],
-        source_spec=aep_ais.SourceSpec(path="activation/worker/buyers.csv"),
+        source_spec=aep_ais.SourceSpec(path="activation/worker/buyers.csv", cloud_type="DLZ"),
     )
     operator = AEPCreateAudienceOperator(task_id="create", spec=spec, deferrable=False)
     xcom = aep.wire(operator).execute(context(aep))

@@ -180,7 +180,7 @@ async def test_operation_trigger_yields_success_with_the_audience_id(aep: Emulat
     spec = aep_ais.AudienceSpec(
         name="Trigger buyers",
         fields=[aep_ais.AudienceField(name="email", type="string", identity_ns="email")],
-        source_spec=aep_ais.SourceSpec(path="activation/trigger/buyers.csv"),
+        source_spec=aep_ais.SourceSpec(path="activation/trigger/buyers.csv", cloud_type="DLZ"),
     )
     async with aep.client() as ais:
         operation = await ais.create_audience(spec)
@@ -197,7 +197,7 @@ async def test_operation_trigger_yields_failure(monkeypatch: pytest.MonkeyPatch)
     spec = aep_ais.AudienceSpec(
         name="Unknown path",
         fields=[aep_ais.AudienceField(name="email", type="string", identity_ns="email")],
-        source_spec=aep_ais.SourceSpec(path="activation/unknown.csv"),
+        source_spec=aep_ais.SourceSpec(path="activation/unknown.csv", cloud_type="DLZ"),
     )
     async with aep.client() as ais:
         operation = await ais.create_audience(spec)

@@ -246,3 +246,30 @@ async def test_on_kill_leaves_the_run_going_and_says_so(
     logged = capsys.readouterr()
     assert logged.out.count("cannot cancel") + logged.err.count("cannot cancel") == 2
     assert trigger.run_id in logged.out + logged.err
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (aep_ais.RunFailedError(aep_ais.IngestionRun(run_id="r", status="FAILED")), False),
+        (
+            aep_ais.OperationFailedError(aep_ais.Operation(operation_id="o", status="FAILED")),
+            False,
+        ),
+        (aep_ais.WaitTimeoutError("run", timeout=60, audience_id="a", run_id="r"), True),
+        (aep_ais.APIConnectionError("connection reset", method="GET", path="/x"), True),
+        (aep_ais.QuotaExceededError("audience", limit=10, sandbox="prod", audience_id="a"), True),
+        (aep_ais.TokenError("IMS is down", status_code=503), True),
+        (aep_ais.TokenError("invalid_client", status_code=401), False),
+        (aep_ais.RunInProgressError("a", "r"), False),
+        (aep_ais.ValidationError("audience_id", "is empty"), False),
+    ],
+)
+def test_only_errors_a_retry_may_help_leave_the_task_retryable(
+    error: aep_ais.AISError, retried: bool
+) -> None:
+    from aep_ais.airflow._operators import task_error
+
+    raised = task_error(error)
+    assert isinstance(raised, AirflowFailException) != retried
+    assert type(error).__name__ in str(raised)

@@ -266,9 +266,17 @@ class AISClient:
         `server_may_have_acted`.
         """
         check_spec(spec)
-        return await self._transport.request(
-            "POST", "/external-audience/", into=Operation, body=spec, creates=True
+        path = "/external-audience/"
+        answer = await self._transport.call("POST", path, into=Operation, body=spec, creates=True)
+        operation = answer.value
+        _waiting.accepted_id(
+            operation.operation_id,
+            "operationId",
+            status_code=answer.status_code,
+            method="POST",
+            path=path,
         )
+        return operation
 
     async def get_operation(self, operation_id: str) -> Operation:
         """Fetch the state of an audience-creation operation."""
@@ -311,7 +319,8 @@ class AISClient:
         """Start an ingestion run over the files of the given time window.
 
         The platform refuses a run while another of the same audience is in progress;
-        `run_and_wait` handles that for you.
+        `run_and_wait` handles that for you. An answer whose `runId` is not a plain
+        identifier raises `MalformedResponseError` (the server may have acted).
         """
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}/runs"
         check_run_window(data_filter_start_time, data_filter_end_time)
@@ -321,9 +330,14 @@ class AISClient:
                 UNSET if data_filter_end_time is None else _as_datetime(data_filter_end_time)
             ),
         )
-        return await self._transport.request(
+        answer = await self._transport.call(
             "POST", path, into=IngestionRun, body=body, creates=True
         )
+        run = answer.value
+        _waiting.accepted_id(
+            run.run_id, "runId", status_code=answer.status_code, method="POST", path=path
+        )
+        return run
 
     async def get_run(self, audience_id: str, run_id: str) -> IngestionRun:
         """Fetch one ingestion run of an audience."""
@@ -350,12 +364,13 @@ class AISClient:
         created_before: datetime | int | None = None,
         properties: Sequence[str] = (),
     ) -> RunList:
-        """List an audience's ingestion runs (newest first unless `sort_by` says otherwise).
+        """List an audience's ingestion runs (newest first, the documented default order).
 
-        `limit` is 1-40 (the platform's default is 20). `sort_by` is `name` or `createdAt`,
-        with a leading `-` for descending. `status` and `name` filter by equality,
-        `created_after`/`created_before` bound `createdAt` (inclusive, epoch seconds), and
-        `properties` passes raw filters such as `"status!=FAILED"` or `"name=containsX"`.
+        The filters are not in the published docs; a server may ignore them (the SDK's
+        own run guard never uses them). `limit` is 1-40. `sort_by` is `name` or
+        `createdAt`, with a leading `-` for descending. `status` and `name` filter by
+        equality, `created_after`/`created_before` bound `createdAt` (inclusive, epoch
+        seconds), and `properties` passes raw filters such as `"status!=FAILED"`.
         The result is a list; its `page` holds the `_page` facts when the API sends them.
         """
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}/runs"

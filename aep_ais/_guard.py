@@ -37,23 +37,42 @@ class _Slot:
     outcome: IngestionRun | None = None
 
 
+@attrs.define(eq=False)
+class _Shared:
+    """What a client and its views on other sandboxes share: the locks, and who "we" are."""
+
+    slots: dict[tuple[str, str], _Slot] = attrs.Factory(dict)
+    created_by: str | None = None
+
+
 class RunGuard:
     """Per-audience locks of one client, created on demand and dropped when unused.
 
     Locks are keyed by sandbox and audience id: the same id in two sandboxes is two
     audiences. A client's views on other sandboxes get `for_sandbox` guards, which share
-    the one table of locks.
+    the one table of locks and what is known of the client's own runs.
     """
 
-    def __init__(
-        self, sandbox: str = "", *, _slots: dict[tuple[str, str], _Slot] | None = None
-    ) -> None:
+    def __init__(self, sandbox: str = "", *, _shared: _Shared | None = None) -> None:
         self.sandbox = sandbox
-        self._slots: dict[tuple[str, str], _Slot] = {} if _slots is None else _slots
+        self._shared = _Shared() if _shared is None else _shared
+        self._slots = self._shared.slots
 
     def for_sandbox(self, sandbox: str) -> RunGuard:
         """The guard of a view on `sandbox`: the same table of locks, that sandbox's keys."""
-        return self if sandbox == self.sandbox else RunGuard(sandbox, _slots=self._slots)
+        return self if sandbox == self.sandbox else RunGuard(sandbox, _shared=self._shared)
+
+    @property
+    def created_by(self) -> str | None:
+        """The `createdBy` of runs this client started (from their start answers).
+
+        A run that names someone else is known to be another caller's, never this client's.
+        """
+        return self._shared.created_by
+
+    @created_by.setter
+    def created_by(self, value: str | None) -> None:
+        self._shared.created_by = value
 
     def __len__(self) -> int:
         return len(self._slots)

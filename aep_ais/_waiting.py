@@ -14,8 +14,15 @@ Semantics every wait shares (`_poll`):
   it, the wait sleeps until the deadline, sends nothing more and raises
   `WaitTimeoutError` with the IDs and the last status seen (chained to the last transient
   error, if the last poll failed). Each poll's own retries are bounded by the deadline too.
-- Transient errors while polling (`APIConnectionError`, `APITimeoutError`, 429, 5xx) do
-  not end the wait; other errors, cancellation included, propagate at once.
+- Transient errors while polling (`APIConnectionError`, `APITimeoutError`, 429, 5xx, and
+  a `TokenError` from a token endpoint that gave no answer, a 429 or a 5xx) do not end
+  the wait; other errors, cancellation included, propagate at once.
+- After a create or a start was accepted (`create_and_wait`, `run_and_wait` on its own
+  run) the server has acted: an `AISError` that ends the call later says
+  `server_may_have_acted=True` and carries the ids to resume with (`operation_id`;
+  `audience_id` and `run_id`), whatever request it came from. An id in an accepted
+  answer that is not a plain identifier is a `MalformedResponseError` (the server acted),
+  never a `ValidationError` (which means nothing was sent).
 - `on_status` sees every polled state, the final one included, before a `FAILED` state
   raises; an error it raises ends the wait.
 
@@ -32,12 +39,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import attrs
 
 from ._errors import (
+    AISError,
     APIConnectionError,
     MalformedResponseError,
     OperationFailedError,
     RateLimitError,
     RunFailedError,
     ServerError,
+    TokenError,
     ValidationError,
     WaitTimeoutError,
 )
@@ -76,6 +85,51 @@ def check_if_active(if_active: object) -> None:
 
 # Errors after which a poll is simply tried again later (within the deadline).
 _TRANSIENT = (APIConnectionError, RateLimitError, ServerError)
+# Token endpoint answers that say "not now" rather than "never" (no answer is `None`).
+_TOKEN_TRANSIENT = frozenset({None, 429, 500, 502, 503, 504})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed poll (or look) may simply be tried again later.
+
+    A token endpoint that cannot be reached or fails is as passing as the API failing: a
+    6-second IMS outage must not end a 2-hour wait. A refusal (a 4xx from IMS) is not.
+    """
+    if isinstance(exc, _TRANSIENT):
+        return True
+    return isinstance(exc, TokenError) and exc.status_code in _TOKEN_TRANSIENT
+
+
+def mark_accepted(exc: AISError, **ids: str | None) -> None:
+    """Mark an error that ends a call after its create or start was accepted.
+
+    The server has acted, whatever request the error came from: `server_may_have_acted`
+    becomes true, and the ids a caller resumes with are set where the error lacks them.
+    """
+    fields = vars(exc)
+    fields["server_may_have_acted"] = True
+    for name, value in ids.items():
+        if value is not None and getattr(exc, name, None) is None:
+            fields[name] = value
+
+
+def accepted_id(value: object, what: str, *, status_code: int, method: str, path: str) -> str:
+    """An id from an accepted (2xx) answer, or `MalformedResponseError` if it is not plain.
+
+    `check_id` is for what callers pass in, and its `ValidationError` says that nothing
+    was sent; here the server has acted and sent an id the SDK cannot use in a path.
+    """
+    try:
+        return check_id(value, what)
+    except ValidationError as exc:
+        raise MalformedResponseError(
+            f"the answer's {what} is not a plain identifier",
+            status_code=status_code,
+            body={what: str(value)[:64]},
+            method=method,
+            path=path,
+            server_may_have_acted=True,
+        ) from exc
 
 
 async def _notify(on_status: Callable[[Any], object] | None, state: object) -> None:
@@ -120,7 +174,9 @@ async def _poll(
             raise timed_out(last) from last_error
         try:
             answer = await fetch(deadline)
-        except _TRANSIENT as exc:
+        except AISError as exc:
+            if not is_transient(exc):
+                raise
             logger.debug("poll failed, will poll again: %s", exc)
             last_error = exc
             hint = getattr(exc, "retry_after", None)
@@ -152,15 +208,21 @@ async def _poll_for(
     def timed_out(last: S | None) -> WaitTimeoutError:
         return WaitTimeoutError(kind, timeout=policy.timeout, last_status=_status(last), **ids)
 
-    return await _poll(
-        fetch,
-        policy=policy,
-        clock=client.clock,
-        max_hint=client.retry.max_retry_after,
-        immediate=immediate,
-        on_status=on_status,
-        timed_out=timed_out,
-    )
+    try:
+        return await _poll(
+            fetch,
+            policy=policy,
+            clock=client.clock,
+            max_hint=client.retry.max_retry_after,
+            immediate=immediate,
+            on_status=on_status,
+            timed_out=timed_out,
+        )
+    except AISError as exc:
+        # `immediate` is false only right after this call's own create or start.
+        if not immediate:
+            mark_accepted(exc, **ids)
+        raise
 
 
 def _operation_outcome(operation: Operation) -> Operation:
@@ -277,8 +339,12 @@ async def create_and_wait(
 ) -> Operation:
     """Create an audience, then wait for its operation; the first poll comes after a sleep."""
     operation = await client.create_audience(spec)
-    if operation.done:
-        return _operation_outcome(operation)
-    return await _wait_operation(
-        client, operation.operation_id, poll=poll, on_status=on_status, immediate=False
-    )
+    try:
+        if operation.done:
+            return _operation_outcome(operation)
+        return await _wait_operation(
+            client, operation.operation_id, poll=poll, on_status=on_status, immediate=False
+        )
+    except AISError as exc:
+        mark_accepted(exc, operation_id=operation.operation_id)
+        raise

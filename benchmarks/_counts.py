@@ -12,7 +12,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import aep_ais
-from aep_ais.testing import Emulator, RunRecord
+from aep_ais.testing import Emulator, FakeClock, RunRecord
 
 if TYPE_CHECKING:
     from _lifecycle import SoakRun, Trace
@@ -79,6 +79,21 @@ class SoakReport:
     revoked: int
     early_refreshes: int
     answers_401: int
+    # Issue 9: what the soak must show as 0 (token outages while waits polled, native
+    # cancellations, deadlines, a second process).
+    token_outages: int = 0
+    token_faults: int = 0
+    cancelled_by: Counter[str] = field(default_factory=Counter)
+    adopted_runs: int = 0
+    run_flag_false_acted: int = 0
+    run_errors: Counter[str] = field(default_factory=Counter)
+    deadlines_hit: int = 0
+    requests_after_deadline: int = 0
+    pool_entries_left: int | None = None
+    peer_calls: int = 0
+    peer_ran: int = 0
+    peer_errors: Counter[str] = field(default_factory=Counter)
+    peer_runs_on_server: int = 0
     traces: list[Trace] = field(repr=False, default_factory=list)
 
     @property
@@ -88,6 +103,7 @@ class SoakReport:
 
     def checks(self) -> list[tuple[str, str, bool]]:
         """`(name, figures, met)` for every property the soak must show."""
+        left = self.pool_entries_left
         return [
             (
                 "none lost, none hung",
@@ -133,11 +149,37 @@ class SoakReport:
                 f"(the emulator refuses a second one: a refusal means a client tried); "
                 f"{self.failed_runs_resolved} failed run steps resolved by listing; "
                 f"{self.run_results_not_on_server} results unknown to the server; "
-                f"{self.guard_entries_left} run-guard entries left",
+                f"{self.guard_entries_left} run-guard entries left"
+                + (
+                    f"; second process: {self.peer_calls} calls, {self.peer_ran} ran, "
+                    f"{self.peer_runs_on_server} runs on the server, errors "
+                    f"{_counts(self.peer_errors)}"
+                    if self.peer_calls
+                    else ""
+                ),
                 self.overlapping_runs == 0
-                and self.start_refused_active == 0
+                # With a second process, a start may meet the other's run: it is refused.
+                and (self.start_refused_active == 0 or self.peer_calls > 0)
                 and self.run_results_not_on_server == 0
                 and self.guard_entries_left == 0,
+            ),
+            (
+                "no run adopted, no error hides that the server acted",
+                f"{self.adopted_runs} runs adopted (returned by run_and_wait to more than "
+                f"one call, or to a call of the other process); {self.run_flag_false_acted} "
+                f"run steps failed with server_may_have_acted false although their start "
+                f"was carried out; run step errors: {_counts(self.run_errors)}; token "
+                f"endpoint: {self.token_outages} outages mid-wait, {self.token_faults} "
+                f"failed token requests",
+                self.adopted_runs == 0 and self.run_flag_false_acted == 0,
+            ),
+            (
+                "nothing sent after a deadline, no pool entry left",
+                f"{self.deadlines_hit} waits ended at their deadline, "
+                f"{self.requests_after_deadline} requests for their runs sent after it; "
+                f"cancelled: {_counts(self.cancelled_by)}; pool entries left: "
+                + ("no pool (in-process)" if left is None else str(left)),
+                self.requests_after_deadline == 0 and not self.pool_entries_left,
             ),
             (
                 "one token request per expiry",
@@ -188,9 +230,13 @@ def build_report(
     orphans = sum(audience_id not in known for audience_id in emu.audiences)
 
     now = emu.clock.now()
+    ours = f"{client._transport._headers['x-api-key']}@techacct.adobe.com"
     runs_of: defaultdict[str, list[RunRecord]] = defaultdict(list)
+    mine_of: defaultdict[str, list[RunRecord]] = defaultdict(list)
     for record in emu.runs.values():
         runs_of[record.audience_id].append(record)
+        if record.created_by == ours:
+            mine_of[record.audience_id].append(record)
     log = list(emu.request_log)
     unknown_results = sum(
         tr.run is not None
@@ -199,7 +245,13 @@ def build_report(
     )
 
     # In issue order; a refresh soon after a revoked token is the point, not a waste.
-    tokens = [(r.expires_at - token_lifetime, r.revoked) for r in emu.tokens.values()]
+    # This client's tokens only: a second process has its own credential and tokens.
+    api_key = client._transport._headers["x-api-key"]
+    tokens = [
+        (r.expires_at - token_lifetime, r.revoked)
+        for r in emu.tokens.values()
+        if r.client_id == api_key
+    ]
     elapsed = now - tokens[0][0] if tokens else 0.0
     return SoakReport(
         audiences=len(traces),
@@ -226,8 +278,8 @@ def build_report(
         resend_failed=sum(tr.resend == "failed" for tr in failed),
         resend_contradictions=contradictions,
         orphans=orphans,
-        runs_on_server=len(emu.runs),
-        max_runs_per_audience=max(map(len, runs_of.values()), default=0),
+        runs_on_server=sum(map(len, mine_of.values())),
+        max_runs_per_audience=max(map(len, mine_of.values()), default=0),
         overlapping_runs=sum(_overlaps(runs) for runs in runs_of.values()),
         start_refused_active=sum(
             status == 409 and route_kind(method, path) == "start_run"
@@ -237,12 +289,78 @@ def build_report(
         run_results_not_on_server=unknown_results,
         guard_entries_left=len(client._run_guard),
         token_lifetime=token_lifetime,
-        tokens_issued=emu.tokens_issued,
+        tokens_issued=len(tokens),
         token_expiries=int(elapsed // token_lifetime) if token_lifetime else 0,
         early_refreshes=sum(
             b[0] - a[0] < token_lifetime / 2 and not a[1] for a, b in pairwise(tokens)
         ),
         revoked=run.revoked,
-        answers_401=sum(status == 401 for _, _, status in log),
+        answers_401=sum(status == 401 for _, _, status in log),  # both processes
+        **_issue_9_counts(run, emu, ours, mine_of),
         traces=traces,
     )
+
+
+def _issue_9_counts(
+    run: SoakRun, emu: Emulator, ours: str, mine_of: dict[str, list[RunRecord]]
+) -> dict[str, object]:
+    """Adopted runs, flags that hide an accepted start, requests after a deadline, the peer."""
+    traces = run.traces
+    runs = emu.runs
+    # Claims: which run each run_and_wait call (of either process) returned as its own.
+    peer_ok = [r for r in run.peer if r.get("run_id")]
+    # Each claim beyond the run's own caller: a second claim within one process, or a
+    # claim of a run the other process started.
+    adopted = sum(
+        1 for tr in traces if tr.sdk_run and tr.run and runs[tr.run.run_id].created_by != ours
+    )
+    adopted += sum(1 for r in peer_ok if runs[str(r["run_id"])].created_by == ours)
+    twice = Counter(
+        tr.run.run_id
+        for tr in traces
+        if tr.sdk_run and tr.run and runs[tr.run.run_id].created_by == ours
+    ) + Counter(str(r["run_id"]) for r in peer_ok if runs[str(r["run_id"])].created_by != ours)
+    adopted += sum(n - 1 for n in twice.values())
+
+    def acted(tr: Trace) -> bool:
+        if tr.run_call is None or tr.operation is None:
+            return False
+        began, ended = tr.run_call
+        return any(
+            began <= r.started <= ended for r in mine_of.get(tr.operation.audience_id or "", [])
+        )
+
+    flag_false = sum(
+        1
+        for tr in traces
+        if tr.run_error is not None
+        and not isinstance(tr.run_error, aep_ais.RunFailedError)
+        and getattr(tr.run_error, "server_may_have_acted", None) is not True
+        and acted(tr)
+    )
+    margin = 0.0 if isinstance(emu.clock, FakeClock) else 0.05
+    after = 0
+    for tr in traces:
+        for run_id, at, resumed in tr.timed_out:
+            after += sum(
+                at + margin < t < resumed and path.endswith(f"/runs/{run_id}")
+                for t, _, path in run.received
+            )
+    token_path = "/ims/token/v3"
+    return {
+        "token_outages": run.token_outages,
+        "token_faults": sum(
+            path.endswith(token_path) and status != 200 for _, path, status in emu.request_log
+        ),
+        "cancelled_by": Counter(tr.how for tr in traces if tr.cancelled),
+        "adopted_runs": adopted,
+        "run_flag_false_acted": flag_false,
+        "run_errors": Counter(type(tr.run_error).__name__ for tr in traces if tr.run_error),
+        "deadlines_hit": sum(len(tr.timed_out) for tr in traces),
+        "requests_after_deadline": after,
+        "pool_entries_left": run.pool_entries_left,
+        "peer_calls": len(run.peer),
+        "peer_ran": len(peer_ok),
+        "peer_errors": Counter(str(r.get("error")) for r in run.peer if r.get("error")),
+        "peer_runs_on_server": sum(1 for r in runs.values() if r.created_by != ours),
+    }

@@ -11,18 +11,36 @@ from the benchmarks folder; the scripts import it as `_lifecycle`.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
+import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import anyio
+import sniffio
 
 import aep_ais
-from aep_ais.testing import Emulator
+from aep_ais.testing import Emulator, FakeClock
 
-__all__ = ["SOAK_FAULT_KINDS", "SoakRun", "Trace", "audience_spec", "cancelled_at", "soak"]
+__all__ = [
+    "SOAK_FAULT_KINDS",
+    "TOKEN_OUTAGE",
+    "SoakRun",
+    "Trace",
+    "audience_spec",
+    "cancelled_at",
+    "pool_entries_left",
+    "soak",
+]
+
+# Token requests that fail in a row once the soak revokes the token mid-wait: two rounds
+# of the provider's three tries, so that waits meet `TokenError`s (a 6-second IMS outage).
+TOKEN_OUTAGE = ("503", "503", "drop", "503", "502", "503")
+TOKEN_ROUTE = "POST /ims/token/v3"
 
 # Every fault the soak injects: each kind before the server acts, and after it for those
 # where that differs (a 429 always comes before).
@@ -89,6 +107,69 @@ async def cancelled_at(
     return scope.cancelled_caught, value
 
 
+async def natively_cancelled(
+    how: str,
+    clock: aep_ais.Clock,
+    rng: random.Random,
+    within: float,
+    work: Callable[[], Awaitable[Outcome[V]]],
+) -> tuple[bool, Outcome[V] | None]:
+    """Run `work()` in an asyncio task cancelled the asyncio way; `(True, None)` if it was.
+
+    `how` is `"task.cancel"` (the task is cancelled from outside) or `"wait_for"` (an
+    `asyncio.wait_for` times out around it). On virtual time the moment is a random number
+    of event-loop steps; on real time a random delay up to `within` seconds.
+    """
+    virtual = isinstance(clock, FakeClock)
+    steps = rng.randrange(1, 60)
+    delay = rng.uniform(0.0, within)
+
+    async def pause() -> None:
+        if virtual:
+            for _ in range(steps):
+                await asyncio.sleep(0)
+        else:
+            await asyncio.sleep(delay)
+
+    if how == "wait_for":
+        if virtual:
+            # wait_for's own timer runs on real time: cancel through it at a virtual moment.
+            task = asyncio.ensure_future(work())
+            waiter = asyncio.ensure_future(asyncio.wait_for(task, timeout=3600))
+            await pause()
+            waiter.cancel()
+            try:
+                return False, await waiter
+            except asyncio.CancelledError:
+                return True, None
+        try:
+            return False, await asyncio.wait_for(work(), timeout=delay)
+        except TimeoutError:
+            return True, None
+    task = asyncio.ensure_future(work())
+    await pause()
+    task.cancel()
+    try:
+        return False, await task
+    except asyncio.CancelledError:
+        return True, None
+
+
+def pool_entries_left(client: aep_ais.AISClient) -> int | None:
+    """Requests queued or connections busy in the client's httpcore pool (`None`: no pool).
+
+    Read when nothing is in flight any more: anything counted is held by a request that
+    ended (a cancelled one, say) and will never be given back.
+    """
+    transport = getattr(client._transport._http, "_transport", None)
+    pool = getattr(transport, "_pool", None)
+    if pool is None:
+        return None
+    queued = len(getattr(pool, "_requests", ()))
+    busy = sum(1 for c in pool.connections if not c.is_idle() and not c.is_closed())
+    return queued + busy
+
+
 @dataclass
 class Trace:
     """What happened to one audience, from the client's side."""
@@ -103,6 +184,10 @@ class Trace:
     run: aep_ais.IngestionRun | None = None
     error: BaseException | None = None  # the final error when there is no run
     cancelled: int = 0
+    how: str = "scope"  # how a victim's waits are cancelled, or "deadline"
+    sdk_run: bool = False  # `run` came from run_and_wait itself (not from a listing)
+    run_call: tuple[float, float] | None = None  # the first run step, on the client's clock
+    timed_out: list[tuple[str, float, float]] = field(default_factory=list)  # (run, at, resumed)
 
     @property
     def name(self) -> str:
@@ -140,6 +225,24 @@ class _Soak:
         self.since = int(self.clock.time()) - 86400
         self.limiter = anyio.CapacityLimiter(concurrency)
         self.revoked = 0
+        self.token_outages = 0
+        self.me = f"{client._transport._headers['x-api-key']}@techacct.adobe.com"
+        self.native = sniffio.current_async_library() == "asyncio"
+        ways = (
+            ("scope", "task.cancel", "wait_for", "deadline")
+            if self.native
+            else ("scope", "deadline")
+        )
+        for tr in traces:
+            if tr.victim:
+                tr.how = rng.choice(ways)
+
+    async def _cancelled(
+        self, tr: Trace, work: Callable[[], Awaitable[Outcome[V]]]
+    ) -> tuple[bool, Outcome[V] | None]:
+        if tr.how in ("task.cancel", "wait_for"):
+            return await natively_cancelled(tr.how, self.clock, self.rng, self.cancel_within, work)
+        return await cancelled_at(self.clock, self.rng.uniform(0.0, self.cancel_within), work)
 
     async def _each(
         self, traces: Sequence[Trace], work: Callable[[Trace], Awaitable[None]]
@@ -188,9 +291,8 @@ class _Soak:
         except aep_ais.AISError as exc:
             tr.create_error = exc
             return
-        delay = self.rng.uniform(0.0, self.cancel_within)
-        cancelled, outcome = await cancelled_at(
-            self.clock, delay, lambda: _catch(self.client.wait_for_operation(op.operation_id))
+        cancelled, outcome = await self._cancelled(
+            tr, lambda: _catch(self.client.wait_for_operation(op.operation_id))
         )
         if cancelled:
             tr.cancelled += 1
@@ -240,10 +342,15 @@ class _Soak:
             tg.start_soon(self._each, victims, self._run_victim)
 
     async def _revoke(self, delay: float) -> None:
-        # The token dies under the client's feet: only a 401 tells it so.
-        await self.clock.sleep(delay)
-        tokens = list(self.emu.tokens)
+        # The token dies under the client's feet: only a 401 tells it so. The token
+        # endpoint then fails a few times in a row, while waits are polling.
+        # Small steps, so that on virtual time the moment comes while the others poll.
+        await _cancel_at(self.clock, self.clock.now() + delay, anyio.CancelScope())
+        # This process's newest token (a second process has tokens of its own).
+        tokens = [t for t, r in self.emu.tokens.items() if r.client_id == self.emu.client_id]
         if tokens:
+            self.emu.faults.script(TOKEN_ROUTE, TOKEN_OUTAGE)
+            self.token_outages += 1
             self.emu.revoke(tokens[-1])
             self.revoked += 1
 
@@ -253,14 +360,17 @@ class _Soak:
         return tr.operation.audience_id
 
     async def _run_plain(self, traces: list[Trace]) -> None:
+        started = self.clock.now()
         results = await self.client.run_many(
             [self._audience(tr) for tr in traces],
             data_filter_start_time=self.since,
             concurrency=self.concurrency,
         )
+        ended = self.clock.now()
         for tr, result in zip(traces, results, strict=True):
+            tr.run_call = (started, ended)
             if result.error is None:
-                tr.run = result.value
+                tr.run, tr.sdk_run = result.value, True
             elif isinstance(result.error, aep_ais.AISError):
                 tr.run_error = result.error
             else:
@@ -269,10 +379,12 @@ class _Soak:
     async def _run_victim(self, tr: Trace) -> None:
         audience_id = self._audience(tr)
         seen: list[str] = []
-        delay = self.rng.uniform(0.0, self.cancel_within)
-        cancelled, outcome = await cancelled_at(
-            self.clock,
-            delay,
+        started = self.clock.now()
+        if tr.how == "deadline":
+            await self._run_with_deadline(tr, audience_id)
+            return
+        cancelled, outcome = await self._cancelled(
+            tr,
             lambda: _catch(
                 self.client.run_and_wait(
                     audience_id,
@@ -281,15 +393,35 @@ class _Soak:
                 )
             ),
         )
+        tr.run_call = (started, self.clock.now())
         if not cancelled:
             if isinstance(outcome, aep_ais.IngestionRun):
-                tr.run = outcome
+                tr.run, tr.sdk_run = outcome, True
             elif isinstance(outcome, aep_ais.AISError):
                 tr.run_error = outcome
             return
         tr.cancelled += 1
         await self.clock.sleep(self.settle)
         await self._resolve_run(tr, seen[-1] if seen else None)
+
+    async def _run_with_deadline(self, tr: Trace, audience_id: str) -> None:
+        """A wait with a short deadline: past it, nothing more is sent; then resume it."""
+        started = self.clock.now()
+        poll = aep_ais.PollPolicy(timeout=self.rng.uniform(0.1, 0.6) * self.cancel_within)
+        outcome = await _catch(
+            self.client.run_and_wait(audience_id, data_filter_start_time=self.since, poll=poll)
+        )
+        tr.run_call = (started, self.clock.now())
+        tr.sdk_run = isinstance(outcome, aep_ais.IngestionRun)
+        while isinstance(outcome, aep_ais.WaitTimeoutError) and outcome.run_id:
+            at = self.clock.now()
+            await self.clock.sleep(self.settle)
+            tr.timed_out.append((outcome.run_id, at, self.clock.now()))
+            outcome = await _catch(self.client.wait_for_run(audience_id, outcome.run_id, poll=poll))
+        if isinstance(outcome, aep_ais.IngestionRun):
+            tr.run, tr.sdk_run = outcome, True
+        elif isinstance(outcome, aep_ais.AISError):
+            tr.run_error = outcome
 
     async def resolve_runs(self) -> None:
         """Each failed run step: wait for the run the server has, or start one."""
@@ -302,15 +434,18 @@ class _Soak:
         for _ in range(4):
             try:
                 if run_id is None:
-                    # Every audience here gets one run: a listed run is the one we started.
-                    runs = await self.client.list_runs(audience_id, limit=5)
-                    run_id = runs[0].run_id if runs else None
+                    # This process gives every audience one run: a listed run of its own
+                    # credential is the one it started (a second process's are not).
+                    runs = await self.client.list_runs(audience_id)
+                    mine = [r for r in runs if r.created_by == self.me]
+                    run_id = mine[0].run_id if mine else None
                 if run_id is not None:
                     tr.run = await self.client.wait_for_run(audience_id, run_id)
                 else:
                     tr.run = await self.client.run_and_wait(
                         audience_id, data_filter_start_time=self.since
                     )
+                    tr.sdk_run = True
                 return
             except aep_ais.AISError as exc:
                 last = exc
@@ -328,6 +463,10 @@ class SoakRun:
     acted: frozenset[str] = frozenset()  # names the server has an operation for
     sdk_creates: Counter[str] = field(default_factory=Counter)  # create requests per name
     revoked: int = 0  # tokens revoked by the soak mid-run
+    token_outages: int = 0  # scripted token endpoint outages while waits polled
+    received: list[tuple[float, str, str]] = field(default_factory=list)  # (at, method, path)
+    pool_entries_left: int | None = None
+    peer: list[dict[str, object]] = field(default_factory=list)  # the second process's results
 
 
 async def soak(
@@ -343,6 +482,7 @@ async def soak(
     deadline: float = 600.0,
     revoke_after: float | None = None,
     prefix: str = "soak",
+    peer: tuple[Sequence[str], dict[str, Any]] | None = None,
 ) -> SoakRun:
     """Create then run `audiences` audiences through `client`; see the module docstring.
 
@@ -352,9 +492,27 @@ async def soak(
     `settle` seconds after it ends, so that answers still in flight (a slow answer the
     client gave up on) have landed first. `deadline` is in real seconds: past it the
     soak stops and the run says it hung. With `revoke_after`, the newest token is revoked
-    that many seconds into the run phase, as if it had expired early.
+    that many seconds into the run phase, as if it had expired early, and the token
+    endpoint then fails `TOKEN_OUTAGE` in a row while waits poll. Victims are cancelled
+    through an anyio cancel scope, and under asyncio also by `task.cancel()` and
+    `asyncio.wait_for`; some instead wait with a short deadline, then resume. `peer` is
+    `(command line after the interpreter, job)` of a second process that runs the same
+    audiences during the run phase (`_soak_peer.py`: the job and the audiences go to its
+    stdin, one JSON line per audience comes back).
     """
     rng = random.Random(seed)
+    received: list[tuple[float, str, str]] = []
+    handle = emu.handle
+
+    async def timed(
+        method: str, path: str, query: list[tuple[str, str]], headers: Any, body: bytes
+    ) -> Any:
+        # When each request reached the emulator, on its clock, to count requests sent
+        # after a wait's deadline.
+        received.append((emu.clock.now(), method.upper(), path))
+        return await handle(method, path, query, headers, body)
+
+    emu.handle = timed  # type: ignore[method-assign]
     victims = set(rng.sample(range(audiences), round(audiences * victim_share)))
     traces = [Trace(audience_spec(i, prefix), i in victims) for i in range(audiences)]
     driver = _Soak(
@@ -376,10 +534,32 @@ async def soak(
         run.acted = frozenset(op.name for op in emu.operations.values())
         run.sdk_creates = Counter(emu.create_attempts)
         await driver.resolve_creates()
-        await driver.run_phase(revoke_after)
+        async with anyio.create_task_group() as tg:
+            if peer is not None:
+                tg.start_soon(_run_peer, run, peer, driver)
+            await driver.run_phase(revoke_after)
         await clock.sleep(settle)
         await driver.resolve_runs()
     run.seconds = clock.now() - started
     run.hung = scope.cancelled_caught
     run.revoked = driver.revoked
+    run.token_outages = driver.token_outages
+    run.received = received
+    run.pool_entries_left = pool_entries_left(client)
+    emu.handle = handle  # type: ignore[method-assign]
     return run
+
+
+async def _run_peer(
+    run: SoakRun, peer: tuple[Sequence[str], dict[str, Any]], driver: _Soak
+) -> None:
+    """A second process: `run_and_wait` on the same audiences, same window, same emulator."""
+    audiences = [driver._audience(tr) for tr in driver.traces if tr.operation is not None]
+    command, job = peer
+    request = json.dumps({**job, "audiences": audiences, "since": driver.since})
+    result = await anyio.run_process(
+        [sys.executable, *command], input=request.encode(), check=False
+    )
+    for line in result.stdout.decode().splitlines():
+        if line.startswith("{"):
+            run.peer.append(json.loads(line))

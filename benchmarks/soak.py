@@ -8,6 +8,15 @@ strict (OAuth against the emulator's token endpoint), and one is revoked mid-run
 creates are resent and failed run steps resolved by listing, as a careful user would.
 Then the emulator's own state is counted: see `_counts.SoakReport.checks`.
 
+For issue 9 the soak also: makes the token endpoint fail six times in a row right after
+the revocation, while waits poll; cancels waits with `task.cancel()` and
+`asyncio.wait_for` as well as anyio cancel scopes; gives some waits a short deadline and
+counts requests for their runs that reached the emulator after it; counts the entries
+left in the client's httpcore pool; and, over a socket, runs a second process
+(`_soak_peer.py`, its own credential) on the same audiences and data window. One line
+sums up what must be 0: duplicates, adopted runs, errors whose `server_may_have_acted`
+is false although the server acted, pool entries left, requests after a deadline.
+
 By default the client talks to the emulator over a real socket on 127.0.0.1, on real
 time; the emulator runs in this process (uvicorn on a background thread) so that its
 state can be read at the end. Slow answers outlast the client's timeout, so they become
@@ -25,6 +34,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -42,7 +52,13 @@ def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counter.items()))
 
 
-async def _soak(emu: Emulator, client_kwargs: dict[str, Any], args: Any, settle: float) -> int:
+async def _soak(
+    emu: Emulator,
+    client_kwargs: dict[str, Any],
+    args: Any,
+    settle: float,
+    peer: tuple[list[str], dict[str, Any]] | None = None,
+) -> int:
     t = args.time
     lifetime = args.token_lifetime or 12 * t
     auth = aep_ais.OAuthServerToServer(
@@ -64,6 +80,7 @@ async def _soak(emu: Emulator, client_kwargs: dict[str, Any], args: Any, settle:
             settle=settle,
             deadline=args.deadline,
             revoke_after=t,
+            peer=peer,
         )
         report = build_report(run, emu, ais, token_lifetime=lifetime)
     wall = time.perf_counter() - started
@@ -72,7 +89,21 @@ async def _soak(emu: Emulator, client_kwargs: dict[str, Any], args: Any, settle:
         f"{sum(report.faults.values())} faults dealt: {_counts(report.faults)}"
     )
     print(f"soak: requests the emulator saw: {_counts(report.requests)}")
-    print(f"soak: {report.cancelled} waits cancelled at a random moment and resumed")
+    print(
+        f"soak: {report.cancelled} waits cancelled at a random moment and resumed "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(report.cancelled_by.items()))}); "
+        f"{report.deadlines_hit} waits hit a short deadline"
+    )
+    left = report.pool_entries_left
+    print(
+        "RESULT soak issue 9 counts (each must be 0): "
+        f"duplicates {report.overlapping_runs + max(0, report.max_operations_per_name - 1)}, "
+        f"adopted runs {report.adopted_runs}, flag false although the server acted "
+        f"{report.flag_false_acted + report.run_flag_false_acted}, pool entries left "
+        f"{'n/a (in-process)' if left is None else left}, requests after a deadline "
+        f"{report.requests_after_deadline}",
+        flush=True,
+    )
     failed = 0
     for name, figures, met in report.checks():
         failed += not met
@@ -90,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--deadline", type=float, default=900.0, help="real seconds")
     parser.add_argument("--in-process", action="store_true", help="virtual clock, no socket")
+    parser.add_argument("--no-peer", action="store_true", help="no second client process")
     args = parser.parse_args(argv)
     args.audiences = args.audiences or (100 if args.quick else 1000)
     args.time = args.time or (0.5 if args.quick else 2.0)
@@ -130,8 +162,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "timeout": timeout,
                 "token_url": f"{base_url}/ims/token/v3",
             }
-            failed = anyio.run(_soak, emu, kwargs, args, settle)
-    print(f"soak: {failed} of 6 checks missed")
+            peer = None
+            if not args.no_peer:
+                # A second process runs the same audiences, under its own credential.
+                emu.add_credential("soak-peer", "soak-peer-secret")
+                job = {
+                    "base_url": base_url,
+                    "client_id": "soak-peer",
+                    "client_secret": "soak-peer-secret",
+                    "timeout": timeout,
+                    "concurrency": args.concurrency,
+                }
+                peer = ([str(Path(__file__).with_name("_soak_peer.py"))], job)
+            failed = anyio.run(_soak, emu, kwargs, args, settle, peer)
+    print(f"soak: {failed} of 8 checks missed")
     return 0
 
 

@@ -13,6 +13,7 @@ import itertools
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import anyio.lowlevel
@@ -94,6 +95,12 @@ class FakeAIS:
         self.run_outcome: dict[str, str] = {}
         self.start_error: dict[str, int] = {}
         self.hidden_until_refused: set[str] = set()
+        # An active run shows in the listing only this long after it started; a hook run
+        # right after a start is refused (to end the active run then, say); the query
+        # string of every listing.
+        self.listing_lag = 0.0
+        self.on_refusal: Callable[[], None] | None = None
+        self.list_queries: list[str] = []
         self.stale_in_listing: set[str] = set()
         self._ids = itertools.count(1)
         router.route(name="create", method="POST", path="/external-audience/").mock(
@@ -198,6 +205,8 @@ class FakeAIS:
             return _error(self.start_error[audience_id])
         if self.active(audience_id):
             self.refused += 1
+            if self.on_refusal is not None:
+                self.on_refusal()
             return _error(self.refuse_status)
         run = self._new_run(
             audience_id, self.run_seconds, self.run_outcome.get(audience_id, "SUCCESS")
@@ -220,11 +229,13 @@ class FakeAIS:
         self._enter(request)
         await anyio.lowlevel.checkpoint()
         audience_id = aud
+        self.list_queries.append(request.url.query.decode())
         now = self.clock.now()
         runs = [
             r.wire(r.started if r.run_id in self.stale_in_listing else now)
             for r in reversed(self.runs.get(audience_id, []))
             if not (self.refused == 0 and r.run_id in self.hidden_until_refused)
+            and not (now < r.started + self.listing_lag and now < r.ends)
         ]
         return httpx.Response(200, json={"runs": runs})
 

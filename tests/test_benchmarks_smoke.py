@@ -86,12 +86,20 @@ def test_bulk_counts_requests_over_a_socket_to_another_process() -> None:
 
 def test_soak_in_process_prints_every_check_met() -> None:
     lines = _run("soak.py", "--in-process", "--audiences", "40")
+    counts, *lines = lines
+    assert counts == (
+        "RESULT soak issue 9 counts (each must be 0): duplicates 0, adopted runs 0, "
+        "flag false although the server acted 0, pool entries left n/a (in-process), "
+        "requests after a deadline 0"
+    )
     assert [line.split(":", 1)[0] for line in lines] == [
         "RESULT soak none lost, none hung",
         "RESULT soak no audience created twice",
         "RESULT soak failed creates say whether the server may have acted",
         "RESULT soak resending resolves them",
         "RESULT soak never two active runs of one audience",
+        "RESULT soak no run adopted, no error hides that the server acted",
+        "RESULT soak nothing sent after a deadline, no pool entry left",
         "RESULT soak one token request per expiry",
     ]
     assert all(line.endswith("target met") for line in lines), lines

@@ -127,3 +127,41 @@ async def test_when_the_listing_fails_too_the_start_error_goes_up(
         await ais.run_and_wait(audience_id, data_filter_start_time=SINCE)
     assert caught.value.server_may_have_acted
     assert emu.start_attempts[audience_id] == 1
+
+
+# Issue 9, item 6: never adopt an earlier run --------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["500-before", "502-before", "503-before"])
+async def test_a_run_of_the_same_window_finished_seconds_ago_is_never_adopted(
+    emu: Emulator, clock: FakeClock, audience: tuple[aep_ais.AISClient, str], fault: str
+) -> None:
+    ais, audience_id = audience
+    # Someone ran this window moments ago (well within any clock-skew allowance) ...
+    earlier = await ais.run_and_wait(audience_id, data_filter_start_time=SINCE)
+    clock.advance(1.0)
+    # ... and this call's start fails before the server does anything.
+    emu.faults.script(START, [fault])
+    with pytest.raises(aep_ais.AISError) as caught:
+        await ais.run_and_wait(audience_id, data_filter_start_time=SINCE)
+    assert not isinstance(caught.value, aep_ais.RunInProgressError)
+    assert caught.value.server_may_have_acted is True  # type: ignore[attr-defined]
+    assert caught.value.audience_id == audience_id  # type: ignore[attr-defined]
+    assert [r.run_id for r in runs_of(emu, audience_id)] == [earlier.run_id]
+
+
+async def test_a_run_started_and_ended_after_the_look_is_still_found(
+    emu: Emulator, clock: FakeClock, audience: tuple[aep_ais.AISClient, str]
+) -> None:
+    ais, audience_id = audience
+    earlier = await ais.run_and_wait(audience_id, data_filter_start_time=SINCE)
+    clock.advance(1.0)
+    # The start is carried out, its answer comes only after the run has ended.
+    emu.faults.slow_seconds = 60.0
+    emu.faults.script(START, ["slow-after"])
+    run = await ais.with_options(timeout=600).run_and_wait(
+        audience_id, data_filter_start_time=SINCE
+    )
+    assert run.run_id != earlier.run_id
+    assert run.status == aep_ais.RunStatus.SUCCESS
+    assert len(runs_of(emu, audience_id)) == 2

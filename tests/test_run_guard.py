@@ -312,15 +312,131 @@ async def test_a_refused_start_looks_for_the_active_run(
     ("status", "error"),
     [(409, aep_ais.ConflictError), (422, aep_ais.UnprocessableEntityError)],
 )
-async def test_a_refused_start_with_no_active_run_raises_the_original_error(
+async def test_a_refusal_no_listing_ever_explains_ends_at_the_deadline_as_run_in_progress(
     server: FakeAIS, ais: aep_ais.AISClient, status: int, error: type[Exception]
 ) -> None:
     server.start_error[AUD] = status
-    with pytest.raises(error) as caught:
-        await ais.run_and_wait(AUD, data_filter_start_time=SINCE)
-    assert caught.value.status_code == status  # type: ignore[attr-defined]
-    assert kinds(server) == ["list", "start", "list"]
+    with pytest.raises(aep_ais.RunInProgressError) as caught:
+        await ais.run_and_wait(
+            AUD, data_filter_start_time=SINCE, poll=aep_ais.PollPolicy(timeout=10)
+        )
+    assert caught.value.run_id is None
+    assert isinstance(caught.value.__cause__, error)
+    # Looked again with backoff, never started again, nothing sent past the deadline.
+    assert kinds(server)[:3] == ["list", "start", "list"]
+    assert set(kinds(server)[3:]) == {"list"} and len(kinds(server)) > 4
+    assert all(t < 10 for t, _, _ in server.log)
     assert len(ais._run_guard) == 0
+
+
+# A run that ends between the refused start and the look (issue 9, item 7) ----------------
+
+
+@pytest.fixture
+def ends_at_refusal(server: FakeAIS, clock: FakeClock) -> str:
+    """A run of another process, not listed before the refusal, that ends right after it."""
+    other = server.seed_run(AUD, seconds=2.0)
+    server.hidden_until_refused.add(other)
+    server.on_refusal = lambda: clock.advance(3.0)
+    return other
+
+
+async def test_wait_mode_starts_its_run_when_the_refusing_run_ended_before_the_look(
+    server: FakeAIS, ais: aep_ais.AISClient, ends_at_refusal: str
+) -> None:
+    result = await ais.run_and_wait(AUD, data_filter_start_time=SINCE)
+    assert result.status == "SUCCESS"
+    assert result.run_id != ends_at_refusal
+    assert result.run_id == server.runs[AUD][1].run_id
+    assert kinds(server)[:4] == ["list", "start", "list", "start"]
+    assert server.refused == 1
+
+
+async def test_attach_mode_returns_the_run_that_just_ended(
+    server: FakeAIS, ais: aep_ais.AISClient, ends_at_refusal: str
+) -> None:
+    result = await ais.run_and_wait(AUD, data_filter_start_time=SINCE, if_active="attach")
+    assert (result.run_id, result.status) == (ends_at_refusal, "SUCCESS")
+    assert len(server.runs[AUD]) == 1
+    assert kinds(server) == ["list", "start", "list"]
+
+
+async def test_raise_mode_names_the_run_that_just_ended(
+    server: FakeAIS, ais: aep_ais.AISClient, ends_at_refusal: str
+) -> None:
+    with pytest.raises(aep_ais.RunInProgressError) as caught:
+        await ais.run_and_wait(AUD, data_filter_start_time=SINCE, if_active="raise")
+    assert caught.value.run_id == ends_at_refusal
+    assert isinstance(caught.value.__cause__, aep_ais.ConflictError)
+
+
+# A listing that lags behind the start it refused for (issue 10, item 5) ------------------
+
+
+@pytest.fixture
+def lagging(server: FakeAIS) -> str:
+    """Another process's run, active for 20 s, that the listing shows only 5 s after start."""
+    server.listing_lag = 5.0
+    return server.seed_run(AUD, seconds=20.0)
+
+
+async def test_wait_mode_looks_again_until_the_listing_shows_the_run_then_waits_for_it(
+    server: FakeAIS, ais: aep_ais.AISClient, lagging: str, clock: FakeClock
+) -> None:
+    result = await ais.run_and_wait(AUD, data_filter_start_time=SINCE)
+    assert result.run_id == server.runs[AUD][1].run_id
+    assert clock.now() >= 20.0
+    assert server.refused == 1  # looked again, never started again before it showed
+    order = kinds(server)
+    assert order[:3] == ["list", "start", "list"]
+    first_poll = order.index(f"poll:{lagging}")
+    assert set(order[2:first_poll]) == {"list"}
+
+
+async def test_attach_mode_waits_until_the_listing_shows_the_run(
+    server: FakeAIS, ais: aep_ais.AISClient, lagging: str
+) -> None:
+    result = await ais.run_and_wait(AUD, data_filter_start_time=SINCE, if_active="attach")
+    assert (result.run_id, result.status) == (lagging, "SUCCESS")
+    assert len(server.runs[AUD]) == 1
+
+
+async def test_raise_mode_raises_run_in_progress_at_once_even_if_no_run_is_listed(
+    server: FakeAIS, ais: aep_ais.AISClient, lagging: str, clock: FakeClock
+) -> None:
+    with pytest.raises(aep_ais.RunInProgressError) as caught:
+        await ais.run_and_wait(AUD, data_filter_start_time=SINCE, if_active="raise")
+    assert caught.value.run_id is None
+    assert isinstance(caught.value.__cause__, aep_ais.ConflictError)
+    assert kinds(server) == ["list", "start", "list"]
+    assert clock.now() == 0.0
+
+
+async def test_the_guards_looks_use_the_plain_documented_listing(
+    server: FakeAIS, ais: aep_ais.AISClient, lagging: str
+) -> None:
+    # Issue 10, item 4: no limit, sortBy or property: they are not in the published docs.
+    await ais.run_and_wait(AUD, data_filter_start_time=SINCE)
+    assert len(server.list_queries) >= 4
+    assert set(server.list_queries) == {""}
+
+
+async def test_a_listing_in_another_order_still_shows_the_active_run(
+    clock: FakeClock, make_client: Callable[..., aep_ais.AISClient]
+) -> None:
+    listing = {
+        "runs": [
+            {"runId": f"old-{i}", "status": "SUCCESS", "createdAt": 1_750_000_000 + i}
+            for i in range(30)
+        ]
+        + [{"runId": "active", "status": "PROCESSING", "createdAt": 1_750_000_100}]
+    }
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
+        router.get(f"/external-audience/{AUD}/runs").respond(200, json=listing)
+        async with make_client() as ais:
+            with pytest.raises(aep_ais.RunInProgressError) as caught:
+                await ais.run_and_wait(AUD, data_filter_start_time=SINCE, if_active="raise")
+    assert caught.value.run_id == "active"
 
 
 async def test_other_start_errors_are_not_taken_for_an_active_run(
@@ -440,3 +556,29 @@ def test_the_guard_holds_under_trio() -> None:
     assert server.max_active[AUD] == 1
     assert server.refused == 0
     assert guard_size == 0
+
+
+def test_a_lagging_listing_and_a_run_that_ended_at_the_refusal_under_trio() -> None:
+    async def scenario(lag: bool) -> tuple[str, str, list[str]]:
+        clock = FakeClock(fixed_random=0.5)
+        with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
+            server = FakeAIS(router, clock)
+            if lag:
+                server.listing_lag = 5.0
+                other = server.seed_run(AUD, seconds=20.0)
+            else:
+                other = server.seed_run(AUD, seconds=2.0)
+                server.hidden_until_refused.add(other)
+                server.on_refusal = lambda: clock.advance(3.0)
+            async with aep_ais.AISClient(
+                org_id=ORG_ID, auth=aep_ais.StaticToken(TOKEN), api_key=API_KEY, clock=clock
+            ) as ais:
+                mode: Any = "attach" if lag else "wait"
+                run = await ais.run_and_wait(AUD, data_filter_start_time=SINCE, if_active=mode)
+            return other, run.run_id, kinds(server)
+
+    other, attached, _ = anyio.run(scenario, True, backend="trio")
+    assert attached == other
+    other, ours, order = anyio.run(scenario, False, backend="trio")
+    assert ours != other
+    assert order[:4] == ["list", "start", "list", "start"]

@@ -20,7 +20,13 @@ import pytest
 import aep_ais
 from aep_ais.testing import Emulator, FakeClock, FaultPlan
 from benchmarks._counts import SoakReport, build_report
-from benchmarks._lifecycle import SOAK_FAULT_KINDS, audience_spec, cancelled_at, soak
+from benchmarks._lifecycle import (
+    SOAK_FAULT_KINDS,
+    TOKEN_OUTAGE,
+    audience_spec,
+    cancelled_at,
+    soak,
+)
 
 ORG = "0123456789ABCDEF01234567@AdobeOrg"
 LIFETIME = 60.0
@@ -30,7 +36,10 @@ LABELS = {"429"} | {
 
 
 async def run_soak(
-    seed: int, client_cls: type[aep_ais.AISClient] = aep_ais.AISClient, audiences: int = 100
+    seed: int,
+    client_cls: type[aep_ais.AISClient] = aep_ais.AISClient,
+    audiences: int = 100,
+    victims: float = 0.2,
 ) -> SoakReport:
     clock = FakeClock(seed=seed)
     emu = Emulator(
@@ -59,6 +68,7 @@ async def run_soak(
             settle=6.0,
             deadline=30.0,
             revoke_after=2.0,
+            victim_share=victims,
         )
         return build_report(run, emu, ais, token_lifetime=LIFETIME)
 
@@ -103,12 +113,24 @@ def assert_sound(r: SoakReport) -> None:
     assert r.token_expiries >= 2 and r.revoked == 1
     assert 3 <= r.tokens_issued <= r.max_tokens
     assert r.early_refreshes == 0
+
+    # Issue 9: the token endpoint failed while waits polled, waits were cancelled the
+    # asyncio way too, some hit their deadline; nothing adopted, no flag hiding an
+    # accepted start, nothing sent after a deadline.
+    assert r.token_outages == 1 and r.token_faults == len(TOKEN_OUTAGE)
+    assert r.deadlines_hit > 0
+    assert r.adopted_runs == 0 and r.run_flag_false_acted == 0
+    assert r.requests_after_deadline == 0
+    assert r.pool_entries_left is None  # in-process: no httpcore pool to leak into
     assert all(met for _, _, met in r.checks())
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_the_soak_loses_nothing_and_duplicates_nothing(seed: int) -> None:
-    assert_sound(await run_soak(seed))
+    report = await run_soak(seed)
+    assert_sound(report)
+    # Under asyncio, waits were also cancelled by task.cancel() and asyncio.wait_for.
+    assert {"task.cancel", "wait_for"} <= set(report.cancelled_by)
 
 
 def test_the_soak_under_trio() -> None:
@@ -135,6 +157,20 @@ class DoubleStartingClient(aep_ais.AISClient):
         return run
 
 
+class AdoptingClient(aep_ais.AISClient):
+    """A careless client: every fifth run_and_wait reports the run the one before got."""
+
+    calls = 0
+    last: aep_ais.IngestionRun | None = None
+
+    async def run_and_wait(self, audience_id: str, **kwargs: Any) -> aep_ais.IngestionRun:
+        AdoptingClient.calls += 1
+        if AdoptingClient.calls % 5 == 0 and AdoptingClient.last is not None:
+            return AdoptingClient.last
+        AdoptingClient.last = await super().run_and_wait(audience_id, **kwargs)
+        return AdoptingClient.last
+
+
 def _missed(report: SoakReport) -> list[str]:
     return [name for name, _, met in report.checks() if not met]
 
@@ -155,6 +191,12 @@ async def test_the_counts_catch_a_second_start_while_a_run_is_active() -> None:
     assert report.start_refused_active > 0
     assert report.overlapping_runs == 0  # the emulator refused them all
     assert _missed(report) == ["never two active runs of one audience"]
+
+
+async def test_the_counts_catch_an_adopted_run() -> None:
+    report = await run_soak(1, AdoptingClient)
+    assert report.adopted_runs > 0
+    assert "no run adopted, no error hides that the server acted" in _missed(report)
 
 
 async def test_cancelled_at_cancels_on_the_clock_or_lets_the_work_finish() -> None:

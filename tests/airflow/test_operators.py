@@ -49,9 +49,18 @@ class Store:
         self.values[key] = value
 
 
-def context(aep: EmulatedAEP, store: Store | None = None, try_number: int = 1) -> Any:
+def context(
+    aep: EmulatedAEP,
+    store: Store | None = None,
+    try_number: int = 1,
+    *,
+    dag_run_start: datetime | None = None,
+) -> Any:
     started = datetime.fromtimestamp(aep.clock.time(), tz=UTC)
     ti = SimpleNamespace(start_date=started, try_number=try_number)
+    if dag_run_start is not None:
+        # An Airflow without a task state store: only the DAG run's start is known.
+        return {"ti": ti, "dag_run": SimpleNamespace(start_date=dag_run_start)}
     return {"ti": ti, "task_state_store": store if store is not None else Store()}
 
 
@@ -151,6 +160,29 @@ async def test_a_retry_after_a_crash_attaches_to_the_first_tries_run(aep: Emulat
     # The worker dies before the trigger runs; the retry comes a minute later.
     aep.clock.advance(60)
     again = await asyncio.to_thread(deferred, operator(), context(aep, store, try_number=2))
+    assert again.run_id == first.run_id
+    assert aep.emulator.start_attempts[audience_id] == 1
+
+
+async def test_without_a_task_state_store_a_retry_attaches_from_the_dag_runs_start(
+    aep: EmulatedAEP,
+) -> None:
+    audience_id = await aep.audience()
+    dag_run_start = datetime.fromtimestamp(aep.clock.time(), tz=UTC)
+    aep.clock.advance(30)  # the task starts a while after its DAG run
+
+    def operator() -> Any:
+        return aep.wire(
+            AEPIngestionRunOperator(
+                task_id="ingest", audience_id=audience_id, data_filter_start_time=0
+            )
+        )
+
+    first = await asyncio.to_thread(deferred, operator(), context(aep, dag_run_start=dag_run_start))
+    aep.clock.advance(60)
+    again = await asyncio.to_thread(
+        deferred, operator(), context(aep, try_number=2, dag_run_start=dag_run_start)
+    )
     assert again.run_id == first.run_id
     assert aep.emulator.start_attempts[audience_id] == 1
 

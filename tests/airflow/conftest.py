@@ -156,8 +156,9 @@ class RealAirflow:
     """A real Airflow (SQLite, its own AIRFLOW_HOME) that ran the DAGs of the tests.
 
     Built once per session, in ONE subprocess (`airflow_commands.py`): `airflow db
-    migrate`, `airflow dags reserialize`, then `airflow dags test` of the README's DAG
-    (`tests/airflow/dags/aep_lifecycle.py`) and of the bulk example, against `aep-ais`'s
+    migrate`, `airflow dags reserialize`, `airflow dags test` of the README's DAG
+    (`tests/airflow/dags/aep_lifecycle.py`) and of the bulk example, and `airflow
+    connections test aep_default` (the UI's "Test connection"), against `aep-ais`'s
     emulator served on 127.0.0.1 in a thread of this process. Triggers run in-process in
     `dags test`. Tests read `results` (per command: `"ok"` or what went wrong), `output`
     (per command) and the files the DAGs wrote in `out`.
@@ -184,6 +185,7 @@ class RealAirflow:
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
             "AEP_AIS_TEST_OUT": str(self.out),
             "AEP_AIS_README": str(self.here.parent.parent / "README.md"),
             "AIRFLOW_CONN_AEP_DEFAULT": connection_json(
@@ -193,6 +195,12 @@ class RealAirflow:
                 extra={"org_id": ORG_ID, "token_url": f"{base_url}/ims/token/v3"},
             ),
         }
+        self.env["AIRFLOW_CONN_AEP_WRONG_SECRET"] = connection_json(
+            host=base_url,
+            login=emulator.client_id,
+            password="not-the-secret-0123",
+            extra={"org_id": ORG_ID, "token_url": f"{base_url}/ims/token/v3"},
+        )
         self.bulk_audiences: list[str] = []
         self.results: dict[str, str] = {}
         self.output: dict[str, str] = {}
@@ -242,6 +250,9 @@ class RealAirflow:
                 "--conf",
                 json.dumps({"audience_ids": self.bulk_audiences}),
             ],
+            # Last: they mark the process as a server's.
+            ["connections", "test", "aep_default"],
+            ["connections", "test", "aep_wrong_secret"],
         ]
         results = self.home / "results.json"
         started = time.monotonic()

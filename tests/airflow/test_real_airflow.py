@@ -47,3 +47,16 @@ def test_the_bulk_example_maps_one_ingestion_per_audience(real_airflow: RealAirf
         assert len(runs) == 1
     # `dags test` fails the command when the DAG run fails: every mapped item succeeded.
     assert output.count("[DAG TEST] end task task_id=ingest") == len(ids)
+
+
+def test_airflows_test_connection_reaches_the_api_through_the_hook(
+    real_airflow: RealAirflow,
+) -> None:
+    output = real_airflow.check("connections", "test", "aep_default")
+    assert "Connection success!" in output
+    # A wrong secret is refused by the token endpoint: the test really asks the API.
+    name = "connections test aep_wrong_secret"
+    assert real_airflow.results[name] == "exited: 1"
+    refused = real_airflow.output[name]
+    assert "Connection failed!" in refused and "TokenError" in refused
+    assert "not-the-secret-0123" not in refused

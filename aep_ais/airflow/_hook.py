@@ -220,3 +220,6 @@ def _new_provider(settings: Mapping[str, Any]) -> TokenProvider:
     if settings["token_url"] is not None:
         options["token_url"] = settings["token_url"]
     return OAuthServerToServer(client_id, secret, **options)
+
+
+AEPHook.__module__ = "aep_ais.airflow"

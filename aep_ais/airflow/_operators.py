@@ -376,3 +376,7 @@ class AEPIngestionRunOperator(_AEPOperator):
             what,
             self.audience_id,
         )
+
+
+for _cls in (AEPCreateAudienceOperator, AEPIngestionRunOperator):
+    _cls.__module__ = "aep_ais.airflow"

@@ -70,3 +70,6 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
     }
+
+
+get_provider_info.__module__ = "aep_ais.airflow"

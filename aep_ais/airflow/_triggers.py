@@ -212,3 +212,7 @@ class AEPIngestionRunTrigger(_AEPTrigger):
 
     def _what(self) -> str:
         return f"run {self.run_id} of audience {self.audience_id}"
+
+
+for _cls in (AEPOperationTrigger, AEPIngestionRunTrigger):
+    _cls.__module__ = "aep_ais.airflow"

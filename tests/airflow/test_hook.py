@@ -209,3 +209,16 @@ def test_the_readmes_connection_example_builds_a_client() -> None:
     ais = AEPHook().client_for(conn("aep_default", extra=extra, **fields))
     assert isinstance(ais.auth, aep_ais.OAuthServerToServer)
     assert ais.org_id == extra["org_id"]
+
+
+def test_the_provider_names_its_public_classes_from_the_package() -> None:
+    import aep_ais.airflow as provider
+
+    assert provider.__all__ == sorted(provider.__all__)
+    assert sorted(dir(provider)) == provider.__all__
+    for name in provider.__all__:
+        thing = getattr(provider, name)
+        assert thing.__module__ == "aep_ais.airflow", name
+        assert thing.__doc__, name
+    with pytest.raises(AttributeError):
+        _ = provider.NoSuchName

@@ -7,6 +7,7 @@ The transport sends; this module turns what came back into a model or into the r
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, TypeVar
 
 import httpx
@@ -31,19 +32,45 @@ def request_id(headers: httpx.Headers) -> str | None:
     return None
 
 
+def _sent_token(response: httpx.Response) -> bytes | None:
+    """The bearer token the answered request carried, if any."""
+    try:
+        sent = response.request.headers.get("authorization")
+    except RuntimeError:  # a response built by hand has no request
+        return None
+    if not sent:
+        return None
+    token = sent.partition(" ")[2].strip() if " " in sent else sent
+    return token.encode("latin-1") if token else None
+
+
 def decode_body(response: httpx.Response) -> Any:
-    """The JSON body, or the (shortened) text when it is not JSON."""
+    """The JSON body, or the (shortened) text when it is not JSON.
+
+    A server or proxy that echoes the request's Authorization header would put the bearer
+    token in an error's text: every whole occurrence of it becomes `***` before anything
+    is decoded or shortened (so no fragment of it can survive a cut either).
+    """
     content = response.content
     if not content:
         return None
+    token = _sent_token(response)
+    if token is not None and token in content:
+        content = content.replace(token, b"***")
     try:
         return json.loads(content)
     except (ValueError, RecursionError):
-        return response.text[:2000]
+        return content.decode(response.encoding or "utf-8", errors="replace")[:2000]
 
 
-async def read_limited(response: httpx.Response, limit: int) -> bytes | None:
-    """Read a streamed body (decoded), or `None` as soon as it passes `limit` bytes."""
+async def read_limited(
+    response: httpx.Response, limit: int, give_up_at: float | None = None
+) -> bytes | None:
+    """Read a streamed body (decoded), or `None` as soon as it passes `limit` bytes.
+
+    Past `give_up_at` (a `time.monotonic()` reading) it raises `TimeoutError`: a server
+    that trickles its answer cannot hold the read beyond it (by more than one read's wait).
+    """
     declared = response.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         return None
@@ -53,6 +80,8 @@ async def read_limited(response: httpx.Response, limit: int) -> bytes | None:
         size += len(chunk)
         if size > limit:
             return None
+        if give_up_at is not None and time.monotonic() > give_up_at:
+            raise TimeoutError
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -47,9 +47,12 @@ _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def is_loopback_host(host: str) -> bool:
-    """Whether `host` names this machine (`localhost`, `127.0.0.0/8`, `::1`)."""
+    """Whether `host` names this machine: `localhost` itself or a literal loopback address.
+
+    Not `*.localhost`: resolvers outside the machine may answer for such names.
+    """
     host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -87,10 +90,15 @@ class FormResponse:
 
 @frozen
 class AuthContext:
-    """What the transport lends a token provider: its clock and a form poster."""
+    """What the transport lends a token provider: its clock and a form poster.
+
+    `deadline` (a `clock.now()` reading, or `None`) is the end of the wait the token is
+    for: a provider sends nothing, and starts no backoff, that would end after it.
+    """
 
     clock: Clock
     post_form: Callable[[str, Mapping[str, str]], Awaitable[FormResponse]]
+    deadline: float | None = None
 
 
 @runtime_checkable
@@ -113,6 +121,9 @@ def _check_token_text(value: object, what: str) -> str:
     # These values end up in HTTP headers or forms: no line breaks or spaces inside.
     if any(ch.isspace() or ch == "\0" for ch in value):
         raise ValidationError(what, "must not contain spaces or line breaks")
+    # A header carries ASCII only: anything else would fail every request, not this call.
+    if not all("!" <= ch <= "~" for ch in value):
+        raise ValidationError(what, "must be printable ASCII")
     return value
 
 
@@ -273,6 +284,7 @@ class OAuthServerToServer:
             self._refresh_at = -math.inf
 
     async def _fetch(self, ctx: AuthContext) -> str:
+        deadline = ctx.deadline
         for delay in (*_TOKEN_RETRY_DELAYS, None):
             try:
                 return await self._fetch_once(ctx)
@@ -280,6 +292,8 @@ class OAuthServerToServer:
                 transient = exc.status_code is None or exc.status_code in _TRANSIENT_STATUSES
                 if delay is None or not transient:
                     raise
+                if deadline is not None and ctx.clock.now() + delay >= deadline:
+                    raise  # the retry would come after the wait's deadline
                 what = "no answer" if exc.status_code is None else f"HTTP {exc.status_code}"
                 logger.debug("token request failed (%s); retrying in %g s", what, delay)
                 await ctx.clock.sleep(delay)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -111,7 +112,7 @@ class AISClient:
         self._poll = poll or PollPolicy()
         self._clock: Clock = clock or SystemClock()
         self._auth = auth
-        self._operations_path = operations_path.rstrip("/")
+        self._operations_path = _check_operations_path(operations_path)
         self._run_guard = RunGuard(self._sandbox)
         self._transport = Transport(
             base_url=self.base_url,
@@ -124,7 +125,7 @@ class AISClient:
             retry=self.retry,
             # A user's own client keeps its own timeouts unless the caller sets one here.
             timeout=(
-                timeout
+                _check_timeout(timeout)
                 if timeout is not None
                 else http_client.timeout
                 if http_client is not None
@@ -226,7 +227,9 @@ class AISClient:
         view._retry = retry or self._retry
         view._poll = poll or self._poll
         view._transport = self._transport.with_options(
-            retry=retry, timeout=timeout, headers=headers
+            retry=retry,
+            timeout=None if timeout is None else _check_timeout(timeout),
+            headers=headers,
         )
         return view
 
@@ -522,6 +525,40 @@ class AISClient:
             poll=poll,
             on_progress=on_progress,
         )
+
+
+def _check_timeout(timeout: object) -> float | httpx.Timeout:
+    """`timeout` if it is an `httpx.Timeout` or a finite number of seconds above 0."""
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout < float("inf")
+    ):
+        raise ValidationError(
+            "timeout", f"must be a number of seconds above 0 or an httpx.Timeout, got {timeout!r}"
+        )
+    return float(timeout)
+
+
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_~-]+(\.[A-Za-z0-9_~-]+)*")
+
+
+def _check_operations_path(path: object) -> str:
+    """`path` without a trailing `/` if it is an absolute path of plain segments.
+
+    No `.` or `..` segment, no query, nothing to escape: the ids are appended to it, and
+    the bearer token goes wherever it points on the host.
+    """
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ValidationError("operations_path", "must be a path starting with '/'")
+    segments = path.strip("/").split("/")
+    if not all(_PATH_SEGMENT.fullmatch(segment) for segment in segments):
+        raise ValidationError(
+            "operations_path", f"{path[:100]!r} must be plain path segments (no '.', '..', '?')"
+        )
+    return "/" + "/".join(segments)
 
 
 def _as_datetime(value: datetime | int) -> datetime:

@@ -32,7 +32,9 @@ class Clock(Protocol):
     """Time, sleep and randomness, as the SDK sees them.
 
     `now()` is a monotonic reading in seconds, `time()` the wall clock as epoch seconds,
-    `sleep()` waits, and `random()` gives a float in `[0, 1)` for jitter.
+    `sleep()` waits, and `random()` gives a float in `[0, 1)` for jitter. A clock whose
+    time stands still while requests are in flight (a fake one) sets `virtual = True`;
+    otherwise a wait's deadline is also enforced as a real timeout on its requests.
     """
 
     def now(self) -> float:

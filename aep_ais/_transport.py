@@ -7,12 +7,18 @@ error mapping and decoding into a model.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import functools
 import json
 import logging
-from collections.abc import Mapping
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+import anyio
+import anyio.lowlevel
 import attrs
 import httpx
 
@@ -26,6 +32,7 @@ from ._errors import (
     APITimeoutError,
     MalformedResponseError,
     ResponseTooLargeError,
+    ValidationError,
 )
 from ._policies import Clock, RetryPolicy, parse_retry_after
 from ._version import __version__
@@ -63,6 +70,97 @@ def _past(deadline: float | None, clock: Clock) -> bool:
     return deadline is not None and clock.now() >= deadline
 
 
+def _under_asyncio() -> bool:
+    try:
+        asyncio.current_task()
+    except RuntimeError:  # no asyncio loop runs this thread: trio
+        return False
+    return True
+
+
+async def _contained(work: Callable[[], Awaitable[T]], bound: float | None) -> T:
+    """`await work()` within `bound` seconds (`TimeoutError` past it), shielded from a
+    native asyncio cancellation cutting a connection's release short.
+
+    Works around httpcore 1.0.x (seen with 1.0.9) leaking pool entries on a native
+    `Task.cancel()` (`asyncio.wait_for` too): it releases a connection under an anyio shield
+    (`AsyncShieldCancellation`), which a native cancel goes through, so the release stops
+    halfway and the pool keeps the request and its connection as active for good. See
+    encode/httpx#1461, encode/httpcore#658 and encode/httpcore#1093 (open; its fix,
+    encode/httpcore#1099, is unreleased). Here `work` runs in a task of its own, inside a
+    cancel scope: a cancel of the caller becomes a cancel of that scope, which the shield
+    does hold back, and the caller gets its `CancelledError` once `work` has finished.
+    Remove this (keep the test) once an httpcore release passes
+    `tests/test_transport_cancel.py` without it. trio has no native cancel: run inline.
+    """
+    if not _under_asyncio():
+        if bound is None:
+            return await work()
+        with anyio.fail_after(bound):
+            return await work()
+    scope = anyio.CancelScope()
+
+    async def child() -> T:
+        with scope:
+            if bound is not None:
+                scope.deadline = anyio.current_time() + bound
+            return await work()
+        raise TimeoutError  # the bound's cancel (a caller's cancel is raised below instead)
+
+    task = asyncio.ensure_future(child())
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        scope.cancel()
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                continue  # cancelled again (or an anyio scope re-delivering): keep waiting
+            except Exception:  # noqa: BLE001 - the caller's cancel wins; seen below
+                break
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not warn of a lost exception
+        raise
+
+
+def _scrub_requests(exc: BaseException) -> None:
+    """Blank the Authorization header of every httpx request an error chain reaches.
+
+    An httpx error (the `__cause__` of an `APIConnectionError`, say) holds the request it
+    was sending, bearer token included; the request is spent, so its header can go.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        request = getattr(current, "_request", None)  # httpx.RequestError's, unset or not
+        if isinstance(request, httpx.Request) and "authorization" in request.headers:
+            request.headers["Authorization"] = "***"
+        todo += (current.__cause__, current.__context__)
+        if isinstance(current, BaseExceptionGroup):
+            todo += current.exceptions
+
+
+def _pools_with_httpcore(client: httpx.AsyncClient) -> bool:
+    """Whether `client` sends through httpcore's connection pool (httpx's own transport).
+
+    Only there is `_contained` needed; an in-process transport (an emulator, a mock) has
+    no pool to leak, and skipping the extra task keeps its calls as cheap as before.
+    """
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
+    return any(isinstance(t, httpx.AsyncHTTPTransport) for t in transports)
+
+
+def _total_bound(timeout: httpx.Timeout) -> float | None:
+    """The longest one request may take in all: the largest of its timeouts."""
+    values = [v for v in (timeout.connect, timeout.read, timeout.write, timeout.pool) if v]
+    return max(values) if values else None
+
+
 class Transport:
     """Sends requests to the AIS base URL and turns answers into models or errors."""
 
@@ -86,6 +184,7 @@ class Transport:
         self.clock = clock
         self._auth = auth
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._bound = _total_bound(self._timeout)
         # Normalised once: each request copies this instead of re-checking every header.
         self._headers = httpx.Headers(
             {
@@ -99,6 +198,10 @@ class Transport:
             transport=transport, timeout=self._timeout, follow_redirects=False
         )
         self._auth_ctx = AuthContext(clock=clock, post_form=self._post_form)
+        self._contain = _pools_with_httpcore(self._http)
+        self._virtual = bool(getattr(clock, "virtual", False))
+        # The event loop the pool's connections belong to (shared with the views).
+        self._loop: list[object] = []
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -127,6 +230,7 @@ class Transport:
             twin._timeout = (
                 timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
             )
+            twin._bound = _total_bound(twin._timeout)
         return twin
 
     async def request(
@@ -187,6 +291,56 @@ class Transport:
         *,
         gone_is_done: bool = False,
     ) -> httpx.Response:
+        if self._http.is_closed:
+            raise ValidationError(
+                "client", "is closed (aclose() was called): make a new client to send more"
+            )
+        if self._contain:
+            # Pooled connections belong to one event loop; another loop would hang or crash.
+            loop = anyio.lowlevel.current_token()
+            if not self._loop:
+                self._loop.append(loop)
+            elif self._loop[0] != loop:
+                raise ValidationError(
+                    "client", "is used from a second event loop: make one client per loop"
+                )
+        if deadline is None:
+            return await self._send_loop(
+                method, path, body, params, creates, None, gone_is_done, self._auth_ctx
+            )
+        # A hard bound: the token fetch (and its retries), every attempt and every backoff
+        # run inside it. The clock's seconds are real ones, unless the clock says it is
+        # `virtual` (a FakeClock): its time stands still during I/O, so no request can
+        # outlast its deadline and a real timer would only cut answers short at random.
+        left = deadline - self.clock.now()
+        if left > 0:
+            ctx = AuthContext(
+                clock=self.clock,
+                post_form=functools.partial(self._post_form, deadline=deadline),
+                deadline=deadline,
+            )
+            with anyio.move_on_after(math.inf if self._virtual else left):
+                return await self._send_loop(
+                    method, path, body, params, creates, deadline, gone_is_done, ctx
+                )
+        raise APITimeoutError(
+            "no answer before the deadline",
+            method=method,
+            path=path,
+            server_may_have_acted=left > 0,
+        )
+
+    async def _send_loop(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        creates: bool,
+        deadline: float | None,
+        gone_is_done: bool,
+        auth_ctx: AuthContext,
+    ) -> httpx.Response:
         idempotent = method in IDEMPOTENT_METHODS and not creates
         content = None
         headers = self._headers.copy()
@@ -202,7 +356,7 @@ class Transport:
             refused: tuple[int, APIError] | None = None  # (hash of the refused header, its 401)
             while True:
                 attempt += 1
-                token = await self._auth.get_token(self._auth_ctx)
+                token = await self._auth.get_token(auth_ctx)
                 headers["Authorization"] = f"Bearer {token}"
                 del token  # kept in `headers` only, scrubbed below if an exception leaves
                 if refused is not None and hash(headers["Authorization"]) == refused[0]:
@@ -271,10 +425,11 @@ class Transport:
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("%s %s: retrying in %.2fs after %s", method, path, delay, error)
                 await self.clock.sleep(delay)
-        except BaseException:
+        except BaseException as exc:
             # A traceback keeps the frames' locals alive: leave no bearer token in them.
             # (Only here: on success the frame simply ends, and the pop costs ~7 us.)
             headers.pop("Authorization", None)
+            _scrub_requests(exc)
             raise
 
     async def _attempt(
@@ -289,17 +444,22 @@ class Transport:
     ) -> httpx.Response:
         timeout = self._timeout
         if deadline is not None:
+            # `_send` bounds the whole call by the deadline; this is for each read.
             left = max(0.001, deadline - self.clock.now())
             if timeout.read is None or timeout.read > left:
                 timeout = httpx.Timeout(left)
-        try:
-            request = self._http.build_request(
-                method, url, content=content, headers=headers, params=params, timeout=timeout
-            )
+        # httpx times each read: a server that trickles bytes would hold a request forever.
+        give_up_at = None if self._bound is None else time.monotonic() + self._bound
+        request = self._http.build_request(
+            method, url, content=content, headers=headers, params=params, timeout=timeout
+        )
+
+        async def exchange() -> tuple[httpx.Response, bytes | None]:
             # Streamed, so an oversized body is refused without being held in memory.
             response = await self._http.send(request, stream=True)
             try:
-                body = await read_limited(response, self.max_response_bytes)
+                body = await read_limited(response, self.max_response_bytes, give_up_at)
+                return response, body
             except httpx.DecodingError as exc:
                 raise MalformedResponseError(
                     f"the answer's body cannot be decoded ({type(exc).__name__})",
@@ -311,6 +471,12 @@ class Transport:
                 ) from exc
             finally:
                 await response.aclose()
+
+        try:
+            if self._contain:
+                response, body = await _contained(exchange, None)  # sent, read and closed
+            else:
+                response, body = await exchange()
             if body is None:
                 status = response.status_code
                 raise ResponseTooLargeError(
@@ -335,7 +501,7 @@ class Transport:
                     server_may_have_acted=False,
                 )
             ) from exc
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise _NoAnswer(
                 APITimeoutError(
                     f"no answer in time ({type(exc).__name__})",
@@ -354,25 +520,45 @@ class Transport:
                 )
             ) from exc
 
-    async def _post_form(self, url: str, form: Mapping[str, str]) -> FormResponse:
+    async def _post_form(
+        self, url: str, form: Mapping[str, str], *, deadline: float | None = None
+    ) -> FormResponse:
         """Post a form (for token providers); raises `APIConnectionError` on no answer.
 
         The form may hold a secret: the URL must be https (or loopback), redirects are
-        never followed, and nothing of the form is logged.
+        never followed, and nothing of the form is logged. The whole exchange is bounded
+        (by the client's timeout, 30 s when it sets none, and by `deadline`); nothing is
+        sent once `deadline` (a `clock.now()` reading) has passed.
         """
         check_secure_url(url, "token_url")
+        bound = self._bound or 30.0
+        if deadline is not None:
+            left = deadline - self.clock.now()
+            if left <= 0:
+                del form
+                raise APITimeoutError("the deadline passed before the token request was sent")
+            if not self._virtual:
+                bound = min(bound, left)
         failure: APIConnectionError | None = None
         try:
             request = self._http.build_request("POST", url, data=dict(form), timeout=self._timeout)
         finally:
             del form
-        try:
+
+        async def exchange(request: httpx.Request) -> tuple[httpx.Response, bytes | None]:
             response = await self._http.send(request, stream=True, follow_redirects=False)
             try:
-                body = await read_limited(response, self.max_response_bytes)
+                return response, await read_limited(response, self.max_response_bytes)
             finally:
                 await response.aclose()
-        except httpx.TimeoutException as exc:
+
+        try:
+            if self._contain:
+                response, body = await _contained(functools.partial(exchange, request), bound)
+            else:
+                with anyio.fail_after(bound):
+                    response, body = await exchange(request)
+        except (httpx.TimeoutException, TimeoutError) as exc:
             failure = APITimeoutError(f"no answer in time ({type(exc).__name__})")
         except httpx.HTTPError as exc:
             failure = APIConnectionError(f"connection failed ({type(exc).__name__})")

@@ -146,10 +146,14 @@ def load_spec(path: str, stdin: TextIO | None = None) -> AudienceSpec:
         raise CLIError(
             f"spec file {name}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from exc
+    except RecursionError:
+        raise CLIError(f"spec file {name}: nested too deeply to be a create body") from None
     if not isinstance(data, dict):
         raise CLIError(f"spec file {name}: expected a JSON object, got {_kind(data)}")
     try:
         spec = structure(data, AudienceSpec)
+    except RecursionError:
+        problem = "nested too deeply"
     except (*_STRUCTURE_ERRORS, cattrs.BaseValidationError) as exc:
         problem = _shape_problem(data) or _problem_text(exc)
     else:

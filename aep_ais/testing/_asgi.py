@@ -6,6 +6,8 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 if TYPE_CHECKING:
     from ._emulator import Emulator
 
@@ -25,8 +27,10 @@ class EmulatorApp:
     (`httpx.RemoteProtocolError`); the emulator's state still tells whether it acted.
     """
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, *, trickle: float | None = None) -> None:
         self.emulator = emulator
+        # Seconds between the bytes of each answer's body (real time: this is a socket).
+        self.trickle = trickle
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -68,4 +72,13 @@ class EmulatorApp:
         raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
         raw_headers.append((b"content-length", str(len(reply.body)).encode()))
         await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": reply.body})
+        if self.trickle is None or not reply.body:
+            await send({"type": "http.response.body", "body": reply.body})
+            return
+        # A slow server: the answer comes a byte at a time (the client may give up first).
+        for i in range(len(reply.body)):
+            await anyio.sleep(self.trickle)
+            last = i == len(reply.body) - 1
+            await send(
+                {"type": "http.response.body", "body": reply.body[i : i + 1], "more_body": not last}
+            )

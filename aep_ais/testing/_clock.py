@@ -19,6 +19,9 @@ class FakeClock:
     returns `fixed_random` when that is set (handy for exact backoff tables).
     """
 
+    # Time stands still while a request is in flight: the SDK sets no real timer by it.
+    virtual = True
+
     def __init__(
         self,
         *,

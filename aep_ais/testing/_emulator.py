@@ -109,7 +109,8 @@ class Emulator:
     seconds pass after a run starts before the listing shows it while it is active.
 
     Ids and tokens are random UUIDs, fresh for every emulator; `seed` makes them the
-    same from run to run.
+    same from run to run. `request_log` lists each request's method, path and status,
+    `request_times` when each arrived (`clock.now()`).
     """
 
     token_url = "https://ims-na1.adobelogin.com/ims/token/v3"
@@ -167,6 +168,8 @@ class Emulator:
         self.client_secret = "emulator-secret"
         self.add_credential(self.client_id, self.client_secret)
         self.request_log: list[tuple[str, str, int]] = []
+        # When each request arrived (`clock.now()`), in the order of arrival.
+        self.request_times: list[tuple[float, str, str]] = []
         self._lock = threading.Lock()
         self._count = 0
         from ._asgi import EmulatorApp
@@ -275,6 +278,7 @@ class Emulator:
         with self._lock:
             self._count += 1
             request_id = f"emu-{self._count:06d}"
+            self.request_times.append((self.clock.now(), method, strip_prefix(path)))
             fault = None
             if route is not None:
                 fault = self.faults.next_fault(route.key, token_endpoint=route.name == "token")

@@ -25,10 +25,15 @@ def _uvicorn() -> Any:
     return uvicorn
 
 
-def _config(emulator: Emulator, **kwargs: Any) -> Any:
-    return _uvicorn().Config(
-        emulator.app, lifespan="on", ws="none", http="h11", interface="asgi3", **kwargs
-    )
+def _config(emulator: Emulator, trickle: float | None = None, **kwargs: Any) -> Any:
+    app = emulator.app
+    if trickle is not None:
+        from ._asgi import EmulatorApp
+
+        if not trickle > 0:
+            raise ValueError(f"trickle must be a number of seconds above 0, got {trickle!r}")
+        app = EmulatorApp(emulator, trickle=trickle)
+    return _uvicorn().Config(app, lifespan="on", ws="none", http="h11", interface="asgi3", **kwargs)
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -59,31 +64,42 @@ def serve(
     *,
     log_level: str = "info",
     sock: socket.socket | None = None,
+    trickle: float | None = None,
 ) -> None:
     """Serve `emulator` over HTTP on `host:port` until interrupted (blocks).
 
     Point a client at `http://{host}:{port}` (the `/data/core/ais` prefix is optional)
     and its token endpoint at `http://{host}:{port}/ims/token/v3`. With `sock` (see
     `bind_socket`) it serves on that socket instead and leaves `host` and `port` unused.
+    With `trickle` (seconds), every answer's body is sent one byte every `trickle` seconds:
+    a slow server, to test how a client bounds its waits.
     """
     if sock is None:
-        server = _uvicorn().Server(_config(emulator, host=host, port=port, log_level=log_level))
+        config = _config(emulator, trickle, host=host, port=port, log_level=log_level)
+        server = _uvicorn().Server(config)
         server.run()
         return
-    server = _uvicorn().Server(_config(emulator, log_level=log_level))
+    server = _uvicorn().Server(_config(emulator, trickle, log_level=log_level))
     server.run(sockets=[sock])
 
 
 @contextmanager
 def running_server(
-    emulator: Emulator, host: str = "127.0.0.1", *, port: int = 0, start_timeout: float = 10.0
+    emulator: Emulator,
+    host: str = "127.0.0.1",
+    *,
+    port: int = 0,
+    start_timeout: float = 10.0,
+    trickle: float | None = None,
 ) -> Iterator[str]:
     """Serve `emulator` in a background thread; yields its base URL, stops on exit.
 
     `port=0` picks a free port. For tests: `with running_server(emu) as base_url: ...`.
+    `trickle` (seconds) sends every answer's body one byte at a time, that far apart.
     """
+    config = _config(emulator, trickle, log_config=None, log_level="warning")
     sock = bind_socket(host, port)
-    server = _uvicorn().Server(_config(emulator, log_config=None, log_level="warning"))
+    server = _uvicorn().Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="aep-ais-emulator", daemon=True
     )
@@ -100,5 +116,8 @@ def running_server(
         yield f"http://{shown}:{bound_port}"
     finally:
         server.should_exit = True
+        if trickle is not None:
+            # A trickling answer in flight would hold a graceful shutdown for minutes.
+            server.force_exit = True
         thread.join(start_timeout)
         sock.close()

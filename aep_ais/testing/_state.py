@@ -8,10 +8,11 @@ ids, duplicates, an active run, guardrails) and returns wire JSON otherwise.
 from __future__ import annotations
 
 import copy
+import itertools
 import random
 import uuid
 from collections import Counter, deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from aep_ais._policies import Clock
@@ -68,7 +69,12 @@ class Store:
         # Indexes, so a soak of thousands of audiences stays linear.
         self._unsettled: list[OperationRecord] = []
         self._claims: dict[tuple[Scope, str], str] = {}  # name or custom id -> operation
+        # An audience's runs in start order, which is also (createdAt, seq) order: a start
+        # is refused while a run is active, so only the newest run can be active, and the
+        # older ones have all ended. Starts and unfiltered listings look at no other run.
         self._runs_of: dict[str, list[RunRecord]] = {}
+        self._day_starts_of: dict[str, deque[float]] = {}  # start times in the last day
+        self._ran_well: set[str] = set()  # audiences with a run that did not fail
         # Run start times per scope, kept when an audience is deleted: they still count.
         self._run_starts: dict[Scope, deque[float]] = {}
         self._seq = 0
@@ -221,28 +227,32 @@ class Store:
         self.start_attempts[audience_id] += 1
         now = self.clock.now()
         mine = self._runs_of.setdefault(audience_id, [])
-        active = [r for r in mine if r.active(now)]
-        if active:
+        newest = mine[-1] if mine else None
+        if newest is not None and newest.active(now):
             raise Problem(
                 DUPLICATE,
-                f"an ingestion run ({active[0].run_id}) is already in progress for audience "
+                f"an ingestion run ({newest.run_id}) is already in progress for audience "
                 f"{audience_id}; start a new one when it has finished",
             )
         starts = self._run_starts.setdefault(scope, deque())
         while starts and starts[0] <= now - DAY:
             starts.popleft()
+        mine_today = self._day_starts_of.setdefault(audience_id, deque())
+        while mine_today and mine_today[0] <= now - DAY:
+            mine_today.popleft()
         if self.guardrails:
             if len(starts) >= SANDBOX_RUNS_PER_DAY:
                 raise Problem(
                     self.guardrail_code, _guardrail(SANDBOX_RUNS_PER_DAY, "a day per sandbox")
                 )
             lifetime = self.lifetime_audience_limit
-            counted = mine if lifetime else [r for r in mine if r.started > now - DAY]
-            if len(counted) >= AUDIENCE_RUNS_PER_DAY:
+            if len(mine if lifetime else mine_today) >= AUDIENCE_RUNS_PER_DAY:
                 per = "per audience" if lifetime else "a day per audience"
                 raise Problem(self.guardrail_code, _guardrail(AUDIENCE_RUNS_PER_DAY, per))
         starts.append(now)
-        created = self._epoch()
+        mine_today.append(now)
+        # Never before the previous run: the listing's order stays the start order.
+        created = max(self._epoch(), newest.created_at if newest is not None else 0)
         self._seq += 1
         run = RunRecord(
             run_id=self.new_id(),
@@ -252,7 +262,8 @@ class Store:
             source_path=audience.source_path,
             data_filter_start_time=window[0],
             data_filter_end_time=window[1] if window[1] is not None else created,
-            differential=any(r.status(now) == "SUCCESS" for r in mine),
+            # Every earlier run has ended: one that did not fail succeeded.
+            differential=audience_id in self._ran_well,
             created_at=created,
             created_by=user,
             started=now,
@@ -263,6 +274,8 @@ class Store:
         )
         self.runs[run.run_id] = run
         mine.append(run)
+        if not run.fails:
+            self._ran_well.add(audience_id)
         # The documented start answer carries neither status nor stages.
         return run.wire(now, status=False, details=False)
 
@@ -279,22 +292,35 @@ class Store:
         """A page of runs as `{"runs": [...], "_page": {...}}`."""
         audience = self._audience(scope, audience_id)
         now = self.clock.now()
-        runs = [
-            r
-            for r in self._runs_of.get(audience_id, [])
-            if not (r.active(now) and now - r.started < self.listing_lag)
-        ]
-        for r in runs:
-            r.audience_name = audience.name
-        key = sort_by.lstrip("-")
-        runs.sort(
-            key=lambda r: (r.audience_name if key == "name" else r.created_at, r.seq),
-            reverse=sort_by.startswith("-"),
-        )
-        shown = [r.wire(now, details=False) for r in runs]
-        shown = [w for w in shown if all(f.matches(w) for f in filters)]
-        page = shown[:limit]
+        runs = self._runs_of.get(audience_id, [])
+        # Start order is (createdAt, seq) order, and (name, seq) order too: every run of
+        # an audience has its name. So no sort; without filters, only the page is read.
+        ordered: Iterator[RunRecord] = reversed(runs) if sort_by.startswith("-") else iter(runs)
+        if self.listing_lag:
+            # Only the newest run can be active, so this hides at most that one.
+            ordered = (
+                r for r in ordered if not (r.active(now) and now - r.started < self.listing_lag)
+            )
+        if filters:
+            shown = []
+            for r in ordered:
+                r.audience_name = audience.name
+                wire = r.wire(now, details=False)
+                if all(f.matches(wire) for f in filters):
+                    shown.append(wire)
+            total, page = len(shown), shown[:limit]
+        else:
+            hidden = int(
+                bool(runs)
+                and bool(self.listing_lag)
+                and runs[-1].active(now)
+                and now - runs[-1].started < self.listing_lag
+            )
+            total, page = len(runs) - hidden, []
+            for r in itertools.islice(ordered, limit):
+                r.audience_name = audience.name
+                page.append(r.wire(now, details=False))
         return {
             "runs": page,
-            "_page": {"limit": limit, "count": len(page), "totalCount": len(shown)},
+            "_page": {"limit": limit, "count": len(page), "totalCount": total},
         }

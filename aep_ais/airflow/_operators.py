@@ -283,24 +283,45 @@ class AEPIngestionRunOperator(_AEPOperator):
         except AISError as exc:
             raise task_error(exc) from exc
         reuse_since = self._first_try_start(context)
-
+        # Deferring, another run's end is waited for in the triggerer too, not in a worker
+        # slot: ask to be told of it ("raise"), wait for it, then come back here.
+        wait_here = self.deferrable and self.if_active == "wait"
         client = self._client()
+        deadline: float | None = None
 
-        async def start() -> tuple[IngestionRun, float | None]:
+        async def start() -> IngestionRun:
+            nonlocal deadline
             async with client as ais:
                 deadline = self._deadline(ais)
-                run = await ensure_run(
+                return await ensure_run(
                     ais,
                     self.audience_id,
                     data_filter_start_time=start_time,
                     data_filter_end_time=end_time,
-                    if_active=self.if_active,
+                    if_active="raise" if wait_here else self.if_active,
                     reuse_since=reuse_since,
                 )
-                return run, deadline
 
         try:
-            run, deadline = run_sync(start)
+            run = run_sync(start)
+        except aep_ais.RunInProgressError as exc:
+            if not (wait_here and exc.run_id):
+                raise task_error(exc) from exc
+            self.log.info(
+                "audience %s has run %s in progress: waiting for it to end before starting",
+                self.audience_id,
+                exc.run_id,
+            )
+            self.defer(
+                trigger=AEPIngestionRunTrigger(
+                    audience_id=self.audience_id,
+                    run_id=exc.run_id,
+                    deadline=deadline,
+                    aep_conn_id=self.aep_conn_id,
+                    poll=self.poll,
+                ),
+                method_name="execute_after_active_run",
+            )
         except AISError as exc:
             raise task_error(exc) from exc
         self._run = run
@@ -358,6 +379,14 @@ class AEPIngestionRunOperator(_AEPOperator):
         if run.status == aep_ais.RunStatus.FAILED:
             raise task_error(aep_ais.RunFailedError(run))
         return to_dict(run)
+
+    def execute_after_active_run(
+        self, context: Context, event: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Another run of the audience has ended (in success or failure): start ours."""
+        if event.get("status") not in ("success", "failed"):
+            _event_error(event)
+        return self.execute(context)
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
         """The trigger's event: the run's `to_dict` on success, else the task fails."""

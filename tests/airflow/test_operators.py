@@ -206,6 +206,33 @@ async def test_a_failed_run_fails_the_task_without_a_retry(aep: EmulatedAEP) -> 
         await asyncio.to_thread(aep.wire(operator).execute, context(aep))
 
 
+async def test_another_active_run_is_waited_for_in_the_triggerer_then_ours_starts(
+    aep: EmulatedAEP,
+) -> None:
+    audience_id = await aep.audience()
+    other = await aep.started_run(audience_id)
+    aep.clock.advance(10)  # someone else's run, started before this task
+    operator = aep.wire(
+        AEPIngestionRunOperator(task_id="ingest", audience_id=audience_id, data_filter_start_time=0)
+    )
+    ctx = context(aep)
+    with pytest.raises(TaskDeferred) as caught:
+        await asyncio.to_thread(operator.execute, ctx)
+    assert caught.value.method_name == "execute_after_active_run"
+    assert caught.value.trigger.run_id == other.run_id
+    assert aep.emulator.start_attempts[audience_id] == 1
+    aep.wire(caught.value.trigger)
+    [event] = [event async for event in caught.value.trigger.run()]
+    assert event.payload["status"] == "success"
+    with pytest.raises(TaskDeferred) as ours:
+        await asyncio.to_thread(operator.execute_after_active_run, ctx, event.payload)
+    assert ours.value.method_name == "execute_complete"
+    assert ours.value.trigger.run_id != other.run_id
+    xcom = await asyncio.to_thread(finish, aep, operator, ctx, ours.value.trigger)
+    assert xcom["runId"] == ours.value.trigger.run_id and xcom["status"] == "SUCCESS"
+    assert aep.emulator.start_attempts[audience_id] == 2
+
+
 async def test_a_run_in_progress_under_raise_fails_the_task(aep: EmulatedAEP) -> None:
     audience_id = await aep.audience()
     await aep.started_run(audience_id)

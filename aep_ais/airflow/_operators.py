@@ -242,7 +242,9 @@ class AEPIngestionRunOperator(_AEPOperator):
     epoch seconds or an ISO string) and `if_active` (`"wait"`, `"attach"`, `"raise"`, as
     for `run_and_wait`) are templated. The run is started with `ensure_run`, whose
     `reuse_since` is the start of this task instance's first try: a retry after a crash
-    attaches to the run the first try started and never starts a second. The XCom is
+    attaches to the run the first try started and never starts a second. Deferring with
+    `if_active="wait"`, a run of the audience already in progress is waited for in the
+    triggerer too (`execute_after_active_run`), then the task starts its own. The XCom is
     `to_dict` of the final `IngestionRun`. `on_kill` leaves the run going (the API
     cannot cancel one) and says so in the log.
     """

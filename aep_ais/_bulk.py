@@ -1,4 +1,10 @@
-"""Bounded-concurrency bulk helpers built on anyio task groups: `create_many`, `run_many`."""
+"""Bounded-concurrency bulk helpers built on anyio task groups: `create_many`, `run_many`.
+
+They take a small protocol of the calls they make (`BulkCalls`: the client's own
+`create_audience`, `create_and_wait` and `run_and_wait`), never the client itself, so a
+wrapper around those calls (a quota check before each start, a journal around each
+create or start) applies to bulk calls as to single ones.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import anyio
 from attrs import frozen
@@ -14,14 +20,10 @@ from attrs import frozen
 from ._errors import ValidationError
 from ._models import AudienceSpec, IngestionRun, Operation
 from ._policies import PollPolicy
-from ._runs import run_and_wait
 from ._validation import check_run_window
-from ._waiting import IfActive, check_if_active, create_and_wait
+from ._waiting import IfActive, check_if_active
 
-if TYPE_CHECKING:
-    from ._client import AISClient
-
-__all__ = ["BulkResult", "OnProgress", "create_many", "run_many"]
+__all__ = ["BulkCalls", "BulkResult", "OnProgress", "create_many", "run_many"]
 
 logger = logging.getLogger("aep_ais")
 
@@ -34,6 +36,32 @@ OnProgress = Callable[[int, int], object]
 An `Exception` it raises is logged on the `aep_ais` logger at WARNING, with its traceback,
 and otherwise ignored: the item keeps its result and the bulk call goes on.
 """
+
+
+class BulkCalls(Protocol):
+    """What the bulk helpers call for each item (an `AISClient` is one)."""
+
+    async def create_audience(self, spec: AudienceSpec) -> Operation:
+        """`AISClient.create_audience`."""
+        ...
+
+    async def create_and_wait(
+        self, spec: AudienceSpec, *, poll: PollPolicy | None = None
+    ) -> Operation:
+        """`AISClient.create_and_wait`."""
+        ...
+
+    async def run_and_wait(
+        self,
+        audience_id: str,
+        *,
+        data_filter_start_time: datetime | int,
+        data_filter_end_time: datetime | int | None = None,
+        poll: PollPolicy | None = None,
+        if_active: IfActive = "wait",
+    ) -> IngestionRun:
+        """`AISClient.run_and_wait`."""
+        ...
 
 
 @frozen(kw_only=True)
@@ -120,7 +148,7 @@ async def _bulk(
 
 
 async def create_many(
-    client: AISClient,
+    calls: BulkCalls,
     specs: Iterable[AudienceSpec],
     *,
     concurrency: int,
@@ -128,24 +156,19 @@ async def create_many(
     poll: PollPolicy | None = None,
     on_progress: OnProgress | None = None,
 ) -> list[BulkResult[AudienceSpec, Operation]]:
-    """Create many audiences, at most `concurrency` at a time, waiting for each if `wait`.
-
-    Each input gets a `BulkResult`, in input order. `on_progress(done, total)` is called
-    after each item; an `Exception` it raises is logged on the `aep_ais` logger at WARNING
-    and the call goes on.
-    """
+    """`AISClient.create_many`, on `calls`."""
     limit = _check_concurrency(concurrency)
 
     async def work(spec: AudienceSpec) -> Operation:
         if wait:
-            return await create_and_wait(client, spec, poll=poll)
-        return await client.create_audience(spec)
+            return await calls.create_and_wait(spec, poll=poll)
+        return await calls.create_audience(spec)
 
     return await _bulk(specs, work, concurrency=limit, on_progress=on_progress)
 
 
 async def run_many(
-    client: AISClient,
+    calls: BulkCalls,
     audience_ids: Iterable[str],
     *,
     data_filter_start_time: datetime | int,
@@ -155,20 +178,14 @@ async def run_many(
     poll: PollPolicy | None = None,
     on_progress: OnProgress | None = None,
 ) -> list[BulkResult[str, IngestionRun]]:
-    """Run and wait for an ingestion of many audiences, at most `concurrency` at a time.
-
-    Each input gets a `BulkResult`, in input order. `on_progress(done, total)` is called
-    after each item; an `Exception` it raises is logged on the `aep_ais` logger at WARNING
-    and the call goes on.
-    """
+    """`AISClient.run_many`, on `calls`."""
     limit = _check_concurrency(concurrency)
     # One bad window would fail every item alike: refuse it once, before any request.
     check_run_window(data_filter_start_time, data_filter_end_time)
     check_if_active(if_active)
 
     async def work(audience_id: str) -> IngestionRun:
-        return await run_and_wait(
-            client,
+        return await calls.run_and_wait(
             audience_id,
             data_filter_start_time=data_filter_start_time,
             data_filter_end_time=data_filter_end_time,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -410,14 +410,23 @@ class AISClient:
         *,
         poll: PollPolicy | None = None,
         on_status: _waiting.OnStatus[Operation] | None = None,
+        deadline: datetime | None = None,
     ) -> Operation:
         """Wait for a creation operation to end; polls at once, then per `poll`.
 
         Returns the `SUCCESS` operation. Raises `OperationFailedError` (with the last
-        state) if it failed and `WaitTimeoutError` (with the id) past `poll.timeout`.
-        Transient errors while polling are retried; `on_status` sees every polled state.
+        state) if it failed and `WaitTimeoutError` (with the id) past `poll.timeout` or
+        `deadline` (an aware `datetime`; the earlier wins; a naive one is a
+        `ValidationError`). Transient errors while polling are retried; `on_status` sees
+        every polled state.
         """
-        return await _waiting.wait_for_operation(self, operation_id, poll=poll, on_status=on_status)
+        return await _waiting.wait_operation(
+            _Calls(self),
+            operation_id,
+            policy=poll or self.poll,
+            deadline=deadline,
+            on_status=on_status,
+        )
 
     async def wait_for_run(
         self,
@@ -426,14 +435,22 @@ class AISClient:
         *,
         poll: PollPolicy | None = None,
         on_status: _waiting.OnStatus[IngestionRun] | None = None,
+        deadline: datetime | None = None,
     ) -> IngestionRun:
         """Wait for an ingestion run to end; polls at once, then per `poll`.
 
         Returns the `SUCCESS` run. Raises `RunFailedError` (with the last state, stages
-        included) if it failed and `WaitTimeoutError` (with the IDs) past `poll.timeout`.
+        included) if it failed and `WaitTimeoutError` (with the IDs) past `poll.timeout`
+        or `deadline` (an aware `datetime`, the earlier wins): a wait resumed with the
+        first wait's `deadline` ends when the first would have.
         """
-        return await _waiting.wait_for_run(
-            self, audience_id, run_id, poll=poll, on_status=on_status
+        return await _waiting.wait_run(
+            _Calls(self),
+            audience_id,
+            run_id,
+            policy=poll or self.poll,
+            deadline=deadline,
+            on_status=on_status,
         )
 
     async def create_and_wait(
@@ -442,13 +459,74 @@ class AISClient:
         *,
         poll: PollPolicy | None = None,
         on_status: _waiting.OnStatus[Operation] | None = None,
+        on_created: Callable[[Operation], object] | None = None,
+        deadline: datetime | None = None,
     ) -> Operation:
         """Create an audience and wait for it; returns the `SUCCESS` operation.
 
-        The new audience's id is `audience_id` of the result. Raises as `create_audience`
-        and `wait_for_operation` do.
+        The new audience's id is `audience_id` of the result. `on_created(operation)`
+        (sync or async) is called once, as soon as the create is accepted and before any
+        waiting: store `operation.operation_id` there to resume with
+        `wait_for_operation` after a crash. If it raises, the call raises that error and
+        the creation goes on at the server. `deadline` (an aware `datetime`) ends the
+        wait if it comes before `poll.timeout`. Raises as `create_audience` and
+        `wait_for_operation` do.
         """
-        return await _waiting.create_and_wait(self, spec, poll=poll, on_status=on_status)
+        return await _waiting.create_and_wait(
+            _Calls(self),
+            spec,
+            policy=poll or self.poll,
+            deadline=deadline,
+            on_status=on_status,
+            on_created=on_created,
+        )
+
+    async def ensure_run(
+        self,
+        audience_id: str,
+        *,
+        data_filter_start_time: datetime | int,
+        data_filter_end_time: datetime | int | None = None,
+        if_active: _waiting.IfActive = "wait",
+        reuse_since: datetime | None = None,
+        deadline: datetime | None = None,
+        poll: PollPolicy | None = None,
+    ) -> IngestionRun:
+        """Start an ingestion run, one active run per audience, and return once it exists.
+
+        The start half of `run_and_wait`, with the same guarantees: within this client,
+        calls for one audience take turns; a run already active on the server (or a
+        start refused with 409/422 while one is) is handled per `if_active` (`"wait"`
+        waits for it to end and then starts a new run, `"attach"` returns it, `"raise"`
+        raises `RunInProgressError`); a start whose answer was lost is settled by
+        finding the run it created in the listing, never by starting a second one.
+        Returns the run, active or already ended; wait for it with `wait_for_run`.
+
+        `reuse_since` (an aware `datetime`) makes a retried step idempotent: if the
+        audience's listing shows a run created at or after that moment that asks for the
+        same data window (the same start time, and the same end time when one is given),
+        the newest such run is returned, active or ended, and nothing is started. It
+        matches any such run, whoever started it (the SDK cannot tell a crashed earlier
+        try of this step from another caller with the same window): pass the moment the
+        step first began. Without it, a run that was not started by this call is never
+        taken for its own.
+
+        `deadline` (an aware `datetime`) bounds the waits (for another run with
+        `"wait"`, for a listing that lags after a refused start, the retries of the
+        looks) together with `poll.timeout`; the earlier wins. Time queued behind this
+        client's other calls for the audience is not bounded.
+        """
+        return await _runs.ensure_run(
+            _Calls(self),
+            self._run_guard,
+            audience_id,
+            data_filter_start_time=data_filter_start_time,
+            data_filter_end_time=data_filter_end_time,
+            if_active=if_active,
+            reuse_since=reuse_since,
+            deadline=deadline,
+            policy=poll or self.poll,
+        )
 
     async def run_and_wait(
         self,
@@ -459,23 +537,33 @@ class AISClient:
         poll: PollPolicy | None = None,
         if_active: _waiting.IfActive = "wait",
         on_status: _waiting.OnStatus[IngestionRun] | None = None,
+        on_started: Callable[[IngestionRun], object] | None = None,
+        reuse_since: datetime | None = None,
+        deadline: datetime | None = None,
     ) -> IngestionRun:
         """Start an ingestion run and wait for it, one active run per audience at a time.
 
-        Within this client, concurrent calls for one audience run one after the other. A
-        run already active on the server (or a start refused with 409/422 while one is) is
-        handled per `if_active`: `"wait"` waits for it and then starts a new run,
-        `"attach"` returns its outcome instead, `"raise"` raises `RunInProgressError`.
+        `ensure_run` and then `wait_for_run`, under one hold of the audience's lock: the
+        same `if_active`, `reuse_since` and `deadline`. Within this client, concurrent
+        calls for one audience run one after the other. `on_started(run)` (sync or
+        async) is called once, as soon as the run this call will wait for is known
+        (started, found after a lost answer, attached to or reused), before any waiting
+        for it; it is not called for another caller's run that `"wait"` waits out first.
+        If it raises, the call raises that error and the run goes on at the server.
         Returns the `SUCCESS` run; raises `RunFailedError` or `WaitTimeoutError`.
         """
         return await _runs.run_and_wait(
-            self,
+            _Calls(self),
+            self._run_guard,
             audience_id,
             data_filter_start_time=data_filter_start_time,
             data_filter_end_time=data_filter_end_time,
-            poll=poll,
             if_active=if_active,
+            reuse_since=reuse_since,
+            deadline=deadline,
+            policy=poll or self.poll,
             on_status=on_status,
+            on_started=on_started,
         )
 
     async def create_many(
@@ -524,6 +612,56 @@ class AISClient:
             if_active=if_active,
             poll=poll,
             on_progress=on_progress,
+        )
+
+
+class _Calls:
+    """A client seen through the protocols of the waits and the run guard.
+
+    It forwards to the client's own methods (a subclass's overrides included) and gives
+    the two answer-level reads the waits need; nothing below the client sees the client.
+    """
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: AISClient) -> None:
+        self._client = client
+
+    @property
+    def clock(self) -> Clock:
+        return self._client.clock
+
+    @property
+    def max_retry_after(self) -> float:
+        return self._client.retry.max_retry_after
+
+    async def create_audience(self, spec: AudienceSpec) -> Operation:
+        return await self._client.create_audience(spec)
+
+    async def operation_answer(
+        self, operation_id: str, *, deadline: float | None
+    ) -> Answer[Operation]:
+        return await self._client._get_operation_answer(operation_id, deadline=deadline)
+
+    async def run_answer(
+        self, audience_id: str, run_id: str, *, deadline: float | None
+    ) -> Answer[IngestionRun]:
+        return await self._client._get_run_answer(audience_id, run_id, deadline=deadline)
+
+    async def list_runs(self, audience_id: str) -> RunList:
+        return await self._client.list_runs(audience_id)
+
+    async def start_run(
+        self,
+        audience_id: str,
+        *,
+        data_filter_start_time: datetime | int,
+        data_filter_end_time: datetime | int | None = None,
+    ) -> IngestionRun:
+        return await self._client.start_run(
+            audience_id,
+            data_filter_start_time=data_filter_start_time,
+            data_filter_end_time=data_filter_end_time,
         )
 
 

@@ -396,6 +396,9 @@ class WaitTimeoutError(AISError):
     """A wait ran past its deadline. The IDs let a later call resume the wait.
 
     `kind` is `"operation"` or `"run"`; `last_status` is the last status seen, if any.
+    `timeout` is the poll policy's timeout and `deadline` the absolute `deadline=` the
+    call was given (either may be `None`); the earlier of the two ended the wait. Pass the
+    same `deadline` to the resumed wait to keep the first one.
     It is `retryable`: a later wait, from the same IDs, may see the end.
     """
 
@@ -410,9 +413,11 @@ class WaitTimeoutError(AISError):
         audience_id: str | None = None,
         run_id: str | None = None,
         last_status: str | None = None,
+        deadline: datetime | None = None,
     ) -> None:
         self.kind = kind
         self.timeout = timeout
+        self.deadline = deadline
         self.operation_id = operation_id
         self.audience_id = audience_id
         self.run_id = run_id
@@ -423,11 +428,13 @@ class WaitTimeoutError(AISError):
         else:
             what = f"run {run_id} of audience {audience_id}"
             resume = f"wait_for_run({audience_id!r}, {run_id!r})"
-        super().__init__(
-            f"{what} still {last_status or 'unknown'} after {timeout:g}s; resume with {resume}"
-            if timeout is not None
-            else f"{what} still {last_status or 'unknown'}; resume with {resume}"
-        )
+        ends = []
+        if timeout is not None:
+            ends.append(f"after {timeout:g}s")
+        if deadline is not None:
+            ends.append(f"at the deadline {deadline.isoformat()}")
+        end = f" {' or '.join(ends)}" if ends else ""
+        super().__init__(f"{what} still {last_status or 'unknown'}{end}; resume with {resume}")
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {

@@ -1,21 +1,28 @@
 """The run guard: one lock per audience (and sandbox) within a client, made on demand.
 
-`run_and_wait` holds an audience's lock from its look for an active run to the end of its
-wait. Locks are reference-counted, so a client that has touched 100,000 audiences keeps
-only the locks somebody holds or waits for.
+`ensure_run` and `run_and_wait` hold an audience's lock from their look for an active run
+to the run they settle on (and `run_and_wait` to the end of its wait). Locks are
+reference-counted, so a client that has touched 100,000 audiences keeps only the locks
+somebody holds or waits for.
+
+The guard keeps its own rules: a holder tells it which run it watches (`Hold.watching`)
+and which runs it saw end (`Hold.ended`); a caller asks it for the outcome of a run that
+ended while it queued (`Hold.outcome_since_arrival`), and which run a busy audience's
+holder watches (`RunGuard.busy`). Nobody else touches its slots.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import NamedTuple
 
 import anyio
 import attrs
 
 from ._models import IngestionRun
 
-__all__ = ["RunGuard"]
+__all__ = ["Busy", "Hold", "RunGuard"]
 
 
 def _new_lock() -> anyio.Lock:
@@ -35,6 +42,44 @@ class _Slot:
     # queued with if_active="attach" get the outcome of the run that was active.
     finished: int = 0
     outcome: IngestionRun | None = None
+
+
+class Busy(NamedTuple):
+    """What a busy audience's lock is doing: the run its holder watches, and its users.
+
+    `users` counts the holder and every call queued behind it.
+    """
+
+    run_id: str | None
+    users: int
+
+
+class Hold:
+    """One caller's hold of an audience's lock (from `RunGuard.hold`)."""
+
+    __slots__ = ("_arrived", "_slot")
+
+    def __init__(self, slot: _Slot, arrived: int) -> None:
+        self._slot = slot
+        self._arrived = arrived
+
+    def outcome_since_arrival(self) -> IngestionRun | None:
+        """The final state of the last run a holder saw end since this caller queued."""
+        return self._slot.outcome if self._slot.finished != self._arrived else None
+
+    def ended(self, run: IngestionRun) -> None:
+        """Note a run this holder saw to its end (callers queued behind it may take it)."""
+        self._slot.finished += 1
+        self._slot.outcome = run
+
+    @contextmanager
+    def watching(self, run_id: str) -> Iterator[None]:
+        """Name the run this holder waits for, while it waits (`RunGuard.busy` shows it)."""
+        self._slot.run_id = run_id
+        try:
+            yield
+        finally:
+            self._slot.run_id = None
 
 
 @attrs.define(eq=False)
@@ -70,20 +115,22 @@ class RunGuard:
         """
         return self._shared.created_by
 
-    @created_by.setter
-    def created_by(self, value: str | None) -> None:
-        self._shared.created_by = value
+    def started(self, run: IngestionRun) -> None:
+        """Learn from the answer to one of this client's own starts who "we" are."""
+        if run.created_by is not None:
+            self._shared.created_by = run.created_by
 
     def __len__(self) -> int:
         return len(self._slots)
 
-    def busy(self, audience_id: str) -> _Slot | None:
-        """The audience's slot if some call of this client holds it or waits for it."""
-        return self._slots.get((self.sandbox, audience_id))
+    def busy(self, audience_id: str) -> Busy | None:
+        """What the audience's lock is doing, if some call of this client holds or awaits it."""
+        slot = self._slots.get((self.sandbox, audience_id))
+        return None if slot is None else Busy(run_id=slot.run_id, users=slot.users)
 
     @asynccontextmanager
-    async def hold(self, audience_id: str) -> AsyncIterator[tuple[_Slot, int]]:
-        """Hold the audience's lock; yields the slot and its `finished` count on arrival."""
+    async def hold(self, audience_id: str) -> AsyncIterator[Hold]:
+        """Hold the audience's lock (queued behind earlier callers) for the `async with`."""
         key = (self.sandbox, audience_id)
         slot = self._slots.get(key)
         if slot is None:
@@ -93,7 +140,7 @@ class RunGuard:
         try:
             async with slot.lock:
                 try:
-                    yield slot, arrived
+                    yield Hold(slot, arrived)
                 finally:
                     slot.run_id = None
         finally:

@@ -11,6 +11,10 @@ The listing is the plain, documented `GET .../runs`: no `limit`, `sortBy` or `pr
 Its documented order is newest first, but every run it returns is looked at, in case a
 server ignores the order.
 
+`ensure_run` is the start half (the look, `if_active`, the start, the recovery), and
+returns as soon as the run exists; `run_and_wait` is `ensure_run` and then the wait for
+the run, both under the one hold of the audience's lock.
+
 A run is taken for this call's own start only if it is new since this call's own look
 just before the start (and asks for the same data window): an earlier run, finished or
 not, is never adopted, however close in time or window.
@@ -20,9 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+import math
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 import attrs
 
@@ -41,28 +46,52 @@ from ._errors import (
     UnprocessableEntityError,
     ValidationError,
 )
-from ._guard import RunGuard
+from ._guard import Hold, RunGuard
 from ._models import IngestionRun
 from ._policies import PollPolicy
-from ._validation import check_id, check_run_window
+from ._validation import check_aware, check_id, check_run_window
 from ._waiting import (
     IfActive,
     OnStatus,
-    _run_outcome,
-    _wait_run,
+    RunPolls,
     check_if_active,
+    earliest,
+    ends_at,
     is_transient,
     mark_accepted,
+    monotonic,
+    notify,
+    run_outcome,
+    wait_run,
 )
 
-if TYPE_CHECKING:
-    from ._client import AISClient
-
-__all__ = ["run_and_wait"]
+__all__ = ["RunCalls", "ensure_run", "run_and_wait"]
 
 logger = logging.getLogger("aep_ais")
 
 T = TypeVar("T")
+
+
+class RunCalls(RunPolls, Protocol):
+    """What `ensure_run` and `run_and_wait` call: the listing, the start and a poll.
+
+    Every start of a run the guard makes goes through `start_run`: a check before each
+    start, or a record around it, belongs there.
+    """
+
+    async def list_runs(self, audience_id: str) -> Sequence[IngestionRun]:
+        """The audience's runs from the plain listing (no query parameters)."""
+        ...
+
+    async def start_run(
+        self,
+        audience_id: str,
+        *,
+        data_filter_start_time: datetime | int,
+        data_filter_end_time: datetime | int | None = None,
+    ) -> IngestionRun:
+        """`AISClient.start_run`."""
+        ...
 
 
 def _plain(run_id: str) -> bool:
@@ -81,9 +110,9 @@ def _newest(runs: Iterable[IngestionRun]) -> IngestionRun | None:
     return max(runs, key=_created, default=None)
 
 
-async def _listing(client: AISClient, audience_id: str) -> list[IngestionRun]:
+async def _listing(calls: RunCalls, audience_id: str) -> list[IngestionRun]:
     """The audience's runs as the plain listing shows them; ids a path cannot hold are left out."""
-    return [r for r in await client.list_runs(audience_id) if _plain(r.run_id)]
+    return [r for r in await calls.list_runs(audience_id) if _plain(r.run_id)]
 
 
 def _newest_active(runs: list[IngestionRun], ignore: set[str]) -> IngestionRun | None:
@@ -133,209 +162,389 @@ def _own_run(
     return _newest(r for r in runs if fits(r))
 
 
+def _reusable(
+    runs: list[IngestionRun],
+    *,
+    window: tuple[datetime | int, datetime | int | None],
+    since: datetime,
+) -> IngestionRun | None:
+    """The newest run `reuse_since` lets a call take instead of starting one, or `None`.
+
+    A run matches if it was created at or after `since` (to the second) and asks for the
+    same data window (the same start time, and the same end time when the call gives
+    one), whoever started it and whether it is active or has ended. A run whose
+    `createdAt` is unknown never matches.
+    """
+    start, end = to_epoch(window[0]), None if window[1] is None else to_epoch(window[1])
+    # The API stamps `createdAt` in whole seconds: a run created in the second `since`
+    # falls in is "at or after" it.
+    floor = math.floor(since.timestamp())
+
+    def fits(run: IngestionRun) -> bool:
+        if run.created_at is None or run.created_at.timestamp() < floor:
+            return False
+        if run.data_filter_start_time is None or to_epoch(run.data_filter_start_time) != start:
+            return False
+        return end is None or (
+            run.data_filter_end_time is not None and to_epoch(run.data_filter_end_time) == end
+        )
+
+    return _newest(r for r in runs if fits(r))
+
+
+# How long a start whose answer was lost is looked for in a listing that shows no run of
+# it yet (a listing may lag behind a start). The start may also have done nothing, and
+# then the call ends with its error after this long.
+LOST_START_LOOKS = 60.0
+
+
 async def _find_own_run(
-    client: AISClient,
+    calls: RunCalls,
+    guard: RunGuard,
     audience_id: str,
     *,
     window: tuple[datetime | int, datetime | int | None],
     before: list[IngestionRun],
     ignore: set[str],
     lost: APIError | APIConnectionError,
+    policy: PollPolicy,
+    until: float | None,
 ) -> IngestionRun:
     """The run a start created although its answer was lost, or `lost` raised again.
 
-    If the listing fails too (for any reason: a 4xx of the look says nothing about the
-    start), or shows no run of this start, the start's own error goes up, with the look's
-    error as its context: the server may still have acted, and it says so.
+    A listing that shows no run of this start is looked at again with the poll policy's
+    backoff, for `LOST_START_LOOKS` seconds at most and never past `until`: an active run
+    may show in a listing only some seconds after its start. If a look fails (for any
+    reason: a 4xx of the look says nothing about the start), or no run of this start
+    shows in time, the start's own error goes up, with the look's error as its context:
+    the server may still have acted, and it says so.
     """
-    try:
-        runs = await _listing(client, audience_id)
-    except AISError:
-        raise lost  # noqa: B904 - the look's error stays as the context
-    me = client._run_guard.created_by
-    run = _own_run(runs, window=window, before=before, ignore=ignore, me=me)
-    if run is None:
-        raise lost
+    clock = calls.clock
+    give_up = earliest(clock.now() + LOST_START_LOOKS, ends_at(clock, policy, until))
+    looks = 0
+    while True:
+        try:
+            runs = await _listing(calls, audience_id)
+        except AISError:
+            raise lost  # noqa: B904 - the look's error stays as the context
+        run = _own_run(runs, window=window, before=before, ignore=ignore, me=guard.created_by)
+        if run is not None:
+            break
+        pause = policy.delay(looks, clock.random())
+        looks += 1
+        if give_up is not None and clock.now() + pause >= give_up:
+            raise lost
+        logger.debug("start of a run of %s lost its answer; no run listed yet", audience_id)
+        await clock.sleep(pause)
     logger.debug("start of a run of %s lost its answer; found run %s", audience_id, run.run_id)
     return attrs.evolve(run, audience_id=run.audience_id or audience_id)
 
 
-async def run_and_wait(
-    client: AISClient,
+class _Call:
+    """One `ensure_run` or `run_and_wait`: its arguments and what it has seen so far."""
+
+    __slots__ = (
+        "audience_id",
+        "calls",
+        "deadline",
+        "ended",
+        "guard",
+        "if_active",
+        "on_status",
+        "policy",
+        "reuse_since",
+        "window",
+    )
+
+    def __init__(
+        self,
+        *,
+        calls: RunCalls,
+        guard: RunGuard,
+        audience_id: str,
+        window: tuple[datetime | int, datetime | int | None],
+        if_active: IfActive,
+        reuse_since: datetime | None,
+        deadline: datetime | None,
+        policy: PollPolicy,
+        on_status: OnStatus[IngestionRun] | None = None,
+    ) -> None:
+        self.calls = calls
+        self.guard = guard
+        self.audience_id = audience_id
+        self.window = window
+        self.if_active = if_active
+        self.reuse_since = reuse_since
+        self.deadline = deadline
+        self.policy = policy
+        self.on_status = on_status
+        # Runs this call saw to their end.
+        self.ended: set[str] = set()
+
+    def until(self) -> float | None:
+        """The call's `deadline` on the monotonic clock."""
+        return monotonic(self.calls.clock, self.deadline)
+
+    def ended_run(self, hold: Hold, final: IngestionRun) -> None:
+        self.ended.add(final.run_id)
+        hold.ended(final)
+
+    async def wait_out(self, hold: Hold, run: IngestionRun, *, immediate: bool) -> IngestionRun:
+        """Wait for `run` to end, telling the guard which run this holder watches."""
+        with hold.watching(run.run_id):
+            try:
+                final = await wait_run(
+                    self.calls,
+                    self.audience_id,
+                    run.run_id,
+                    policy=self.policy,
+                    deadline=self.deadline,
+                    on_status=self.on_status,
+                    immediate=immediate,
+                )
+            except RunFailedError as exc:
+                self.ended_run(hold, exc.run)
+                raise
+        self.ended_run(hold, final)
+        return final
+
+
+def _begin(
+    calls: RunCalls,
+    guard: RunGuard,
     audience_id: str,
     *,
     data_filter_start_time: datetime | int,
-    data_filter_end_time: datetime | int | None = None,
-    poll: PollPolicy | None = None,
-    if_active: IfActive = "wait",
+    data_filter_end_time: datetime | int | None,
+    if_active: IfActive,
+    reuse_since: datetime | None,
+    deadline: datetime | None,
+    policy: PollPolicy,
     on_status: OnStatus[IngestionRun] | None = None,
-) -> IngestionRun:
-    """Start an ingestion run, keeping one active run per audience, and wait for it.
-
-    The client's lock for the audience is held from the look for an active run to the end
-    of the wait. `poll.timeout` bounds each wait (for another run, and for this one, and
-    the looks again after a refused start while the listing shows no run yet), not the
-    time spent queued behind this client's other calls for the audience.
-
-    A start refused with 409 or 422 is looked into: a run active in the listing is
-    handled per `if_active`; a run that ended between the refusal and the look is started
-    after (`"wait"`), returned (`"attach"`) or named in `RunInProgressError` (`"raise"`);
-    a listing that shows no run yet is looked at again with the poll policy's backoff
-    (`"raise"` does not wait: its `RunInProgressError` may then name no run). No bare
-    `ConflictError` leaves: the refusal is the `RunInProgressError`'s `__cause__`.
-    """
+) -> _Call:
+    """Check a call's arguments (nothing is sent before) and refuse a busy `"raise"`."""
     check_id(audience_id, "audience_id")
     check_run_window(data_filter_start_time, data_filter_end_time)
     check_if_active(if_active)
-    guard: RunGuard = client._run_guard
+    check_aware(reuse_since, "reuse_since")
+    check_aware(deadline, "deadline")
     if if_active == "raise":
         busy = guard.busy(audience_id)
         if busy is not None:
             raise RunInProgressError(
-                audience_id, busy.run_id, detail="another run_and_wait of this client has it"
+                audience_id, busy.run_id, detail="another call of this client has it"
             )
-    policy = poll or client.poll
-    clock = client.clock
-    window = (data_filter_start_time, data_filter_end_time)
-    async with guard.hold(audience_id) as (slot, arrived):
-        if if_active == "attach" and slot.finished != arrived and slot.outcome is not None:
-            return _run_outcome(slot.outcome)
+    return _Call(
+        calls=calls,
+        guard=guard,
+        audience_id=audience_id,
+        window=(data_filter_start_time, data_filter_end_time),
+        if_active=if_active,
+        reuse_since=reuse_since,
+        deadline=deadline,
+        policy=policy,
+        on_status=on_status,
+    )
 
-        ended: set[str] = set()
 
-        def record(final: IngestionRun) -> None:
-            ended.add(final.run_id)
-            slot.finished += 1
-            slot.outcome = final
+async def _ensure(call: _Call, hold: Hold) -> tuple[IngestionRun, bool]:
+    """The run this call settles on, under the audience's lock, and whether it started it.
 
-        async def wait_out(run: IngestionRun, *, immediate: bool) -> IngestionRun:
-            slot.run_id = run.run_id
-            try:
-                final = await _wait_run(
-                    client,
-                    audience_id,
-                    run.run_id,
-                    poll=poll,
-                    on_status=on_status,
-                    immediate=immediate,
-                )
-            except RunFailedError as exc:
-                record(exc.run)
-                raise
-            finally:
-                slot.run_id = None
-            record(final)
-            return final
+    The run is returned as soon as it exists: this call's own (started, or found after a
+    lost answer), an active one taken per `if_active="attach"`, or one `reuse_since` lets
+    it take. With `"wait"`, other callers' runs are waited out here first.
+    """
+    calls, audience_id, if_active = call.calls, call.audience_id, call.if_active
+    policy, clock = call.policy, calls.clock
+    if if_active == "attach":
+        outcome = hold.outcome_since_arrival()
+        if outcome is not None:
+            return outcome, False
+    ended = call.ended
 
-        async def own(run: IngestionRun) -> IngestionRun:
-            # Our start was accepted: whatever ends the call now, the server has acted.
-            try:
-                if run.done:
-                    record(run)
-                    return _run_outcome(run)
-                return await wait_out(run, immediate=False)
-            except AISError as exc:
-                mark_accepted(exc, audience_id=audience_id, run_id=run.run_id)
-                raise
-
-        async def patiently(step: Callable[[], Awaitable[T]], *, token_only: bool = False) -> T:
-            # Before our start is sent nothing has acted: a look (or a start that got no
-            # token, so was never sent) that fails for a passing reason, a token endpoint
-            # outage included, is tried again with the poll policy's backoff, within its
-            # timeout.
-            deadline = None if policy.timeout is None else clock.now() + policy.timeout
-            tries = 0
-            while True:
-                try:
-                    return await step()
-                except AISError as exc:
-                    if not is_transient(exc) or (token_only and not isinstance(exc, TokenError)):
-                        raise
-                    pause = policy.delay(tries, clock.random())
-                    tries += 1
-                    if deadline is not None and clock.now() + pause >= deadline:
-                        raise
-                    logger.debug("run guard of %s: %s; trying again", audience_id, exc)
-                    await clock.sleep(pause)
-
-        refusal: ConflictError | UnprocessableEntityError | None = None
-        looks = 0  # looks again after a refusal, while the listing shows no run
-        lag_deadline: float | None = None
-        before: list[IngestionRun] = []  # the look just before our start
+    async def patiently(step: Callable[[], Awaitable[T]], *, token_only: bool = False) -> T:
+        # Before our start is sent nothing has acted: a look (or a start that got no
+        # token, so was never sent) that fails for a passing reason, a token endpoint
+        # outage included, is tried again with the poll policy's backoff, within its
+        # timeout.
+        deadline = ends_at(clock, policy, call.until())
+        tries = 0
         while True:
-            runs = await patiently(lambda: _listing(client, audience_id))
-            active = _newest_active(runs, ended)
-            if active is not None:
-                if if_active == "raise":
-                    raise RunInProgressError(audience_id, active.run_id) from refusal
-                refusal, looks, lag_deadline = None, 0, None
-                if if_active == "attach":
-                    return await wait_out(active, immediate=True)
-                # Another caller's run failing does not stop ours from being started.
-                with contextlib.suppress(RunFailedError):
-                    await wait_out(active, immediate=True)
-                continue
-            if refusal is not None:
-                # Refused, yet nothing is active: a run ended in between, or the listing lags.
-                known = {r.run_id for r in before} | ended
-                between = _newest(r for r in runs if r.run_id not in known)
-                if between is not None:
-                    if if_active == "raise":
-                        raise RunInProgressError(
-                            audience_id, between.run_id, detail="it ended just after the refusal"
-                        ) from refusal
-                    if if_active == "attach":
-                        record(between)
-                        return _run_outcome(attrs.evolve(between, audience_id=audience_id))
-                    refusal, looks, lag_deadline = None, 0, None
-                else:
-                    if if_active == "raise":
-                        raise RunInProgressError(
-                            audience_id,
-                            detail="the start was refused; the listing shows no run yet",
-                        ) from refusal
-                    if lag_deadline is None:
-                        timeout = policy.timeout
-                        lag_deadline = None if timeout is None else clock.now() + timeout
-                    pause = policy.delay(looks, clock.random())
-                    looks += 1
-                    if lag_deadline is not None and clock.now() + pause >= lag_deadline:
-                        raise RunInProgressError(
-                            audience_id,
-                            detail="the start was refused and no run showed in the listing "
-                            "within the deadline",
-                        ) from refusal
-                    logger.debug(
-                        "start of %s refused, no run listed yet; looking again", audience_id
-                    )
-                    await clock.sleep(pause)
-                    continue
-            before = runs
             try:
-                run = await patiently(
-                    lambda: client.start_run(
-                        audience_id,
-                        data_filter_start_time=data_filter_start_time,
-                        data_filter_end_time=data_filter_end_time,
-                    ),
-                    token_only=True,
-                )
-            except (ConflictError, UnprocessableEntityError) as exc:
-                # The refusal's status is not documented: look before deciding.
-                refusal = exc
-                continue
-            except _MAYBE_STARTED as exc:
-                # Lost, failed or garbled: if the server may have started the run,
-                # look for it rather than leave it unwatched or start a second one.
-                if not exc.server_may_have_acted:
+                return await step()
+            except AISError as exc:
+                if not is_transient(exc) or (token_only and not isinstance(exc, TokenError)):
                     raise
-                try:
-                    run = await _find_own_run(
-                        client, audience_id, window=window, before=before, ignore=ended, lost=exc
-                    )
-                except AISError as lost:
-                    mark_accepted(lost, audience_id=audience_id)
+                pause = policy.delay(tries, clock.random())
+                tries += 1
+                if deadline is not None and clock.now() + pause >= deadline:
                     raise
+                logger.debug("run guard of %s: %s; trying again", audience_id, exc)
+                await clock.sleep(pause)
+
+    refusal: ConflictError | UnprocessableEntityError | None = None
+    looks = 0  # looks again after a refusal, while the listing shows no run
+    lag_deadline: float | None = None
+    before: list[IngestionRun] = []  # the look just before our start
+    while True:
+        runs = await patiently(lambda: _listing(calls, audience_id))
+        if call.reuse_since is not None:
+            reused = _reusable(runs, window=call.window, since=call.reuse_since)
+            if reused is not None:
+                logger.debug("run %s of %s is reused", reused.run_id, audience_id)
+                return attrs.evolve(reused, audience_id=reused.audience_id or audience_id), False
+        active = _newest_active(runs, ended)
+        if active is not None:
+            if if_active == "raise":
+                raise RunInProgressError(audience_id, active.run_id) from refusal
+            refusal, looks, lag_deadline = None, 0, None
+            if if_active == "attach":
+                return attrs.evolve(active, audience_id=active.audience_id or audience_id), False
+            # Another caller's run failing does not stop ours from being started.
+            with contextlib.suppress(RunFailedError):
+                await call.wait_out(hold, active, immediate=True)
+            continue
+        if refusal is not None:
+            # Refused, yet nothing is active: a run ended in between, or the listing lags.
+            known = {r.run_id for r in before} | ended
+            between = _newest(r for r in runs if r.run_id not in known)
+            if between is not None:
+                if if_active == "raise":
+                    raise RunInProgressError(
+                        audience_id, between.run_id, detail="it ended just after the refusal"
+                    ) from refusal
+                if if_active == "attach":
+                    call.ended_run(hold, between)
+                    return attrs.evolve(between, audience_id=audience_id), False
+                refusal, looks, lag_deadline = None, 0, None
             else:
-                guard.created_by = run.created_by or guard.created_by
-            return await own(run)
+                if if_active == "raise":
+                    raise RunInProgressError(
+                        audience_id,
+                        detail="the start was refused; the listing shows no run yet",
+                    ) from refusal
+                if lag_deadline is None:
+                    lag_deadline = ends_at(clock, policy, call.until())
+                pause = policy.delay(looks, clock.random())
+                looks += 1
+                if lag_deadline is not None and clock.now() + pause >= lag_deadline:
+                    raise RunInProgressError(
+                        audience_id,
+                        detail="the start was refused and no run showed in the listing "
+                        "within the deadline",
+                    ) from refusal
+                logger.debug("start of %s refused, no run listed yet; looking again", audience_id)
+                await clock.sleep(pause)
+                continue
+        before = runs
+        try:
+            run = await patiently(
+                lambda: calls.start_run(
+                    audience_id,
+                    data_filter_start_time=call.window[0],
+                    data_filter_end_time=call.window[1],
+                ),
+                token_only=True,
+            )
+        except (ConflictError, UnprocessableEntityError) as exc:
+            # The refusal's status is not documented: look before deciding.
+            refusal = exc
+            continue
+        except _MAYBE_STARTED as exc:
+            # Lost, failed or garbled: if the server may have started the run,
+            # look for it rather than leave it unwatched or start a second one.
+            if not exc.server_may_have_acted:
+                raise
+            try:
+                run = await _find_own_run(
+                    calls,
+                    call.guard,
+                    audience_id,
+                    window=call.window,
+                    before=before,
+                    ignore=ended,
+                    lost=exc,
+                    policy=policy,
+                    until=call.until(),
+                )
+            except AISError as lost:
+                mark_accepted(lost, audience_id=audience_id)
+                raise
+        else:
+            call.guard.started(run)
+        return run, True
+
+
+async def ensure_run(
+    calls: RunCalls,
+    guard: RunGuard,
+    audience_id: str,
+    *,
+    data_filter_start_time: datetime | int,
+    data_filter_end_time: datetime | int | None,
+    if_active: IfActive,
+    reuse_since: datetime | None,
+    deadline: datetime | None,
+    policy: PollPolicy,
+) -> IngestionRun:
+    """`AISClient.ensure_run`, on `calls` under `guard`."""
+    call = _begin(
+        calls,
+        guard,
+        audience_id,
+        data_filter_start_time=data_filter_start_time,
+        data_filter_end_time=data_filter_end_time,
+        if_active=if_active,
+        reuse_since=reuse_since,
+        deadline=deadline,
+        policy=policy,
+    )
+    async with guard.hold(audience_id) as hold:
+        run, ours = await _ensure(call, hold)
+        if ours and run.done:
+            call.ended_run(hold, run)
+        return run
+
+
+async def run_and_wait(
+    calls: RunCalls,
+    guard: RunGuard,
+    audience_id: str,
+    *,
+    data_filter_start_time: datetime | int,
+    data_filter_end_time: datetime | int | None,
+    if_active: IfActive,
+    reuse_since: datetime | None,
+    deadline: datetime | None,
+    policy: PollPolicy,
+    on_status: OnStatus[IngestionRun] | None,
+    on_started: Callable[[IngestionRun], object] | None,
+) -> IngestionRun:
+    """`AISClient.run_and_wait`, on `calls` under `guard`: `ensure_run`, then the wait."""
+    call = _begin(
+        calls,
+        guard,
+        audience_id,
+        data_filter_start_time=data_filter_start_time,
+        data_filter_end_time=data_filter_end_time,
+        if_active=if_active,
+        reuse_since=reuse_since,
+        deadline=deadline,
+        policy=policy,
+        on_status=on_status,
+    )
+    async with guard.hold(audience_id) as hold:
+        run, ours = await _ensure(call, hold)
+        try:
+            await notify(on_started, run)
+            if run.done:
+                if ours:
+                    call.ended_run(hold, run)
+                return run_outcome(run)
+            # A run of our own was just started: the first poll comes after a sleep.
+            return await call.wait_out(hold, run, immediate=not ours)
+        except AISError as exc:
+            if ours:
+                # Our start was accepted: whatever ends the call now, the server has acted.
+                mark_accepted(exc, audience_id=audience_id, run_id=run.run_id)
+            raise

@@ -11,6 +11,7 @@ from ._errors import ValidationError
 from ._models import UNSET, AudienceField, AudienceSpec, AudienceUpdate, Encryption, SourceSpec
 
 __all__ = [
+    "check_aware",
     "check_epoch",
     "check_header_value",
     "check_id",
@@ -44,6 +45,19 @@ def check_id(value: object, what: str) -> str:
         raise ValidationError(what, "must be a non-empty string")
     if len(value) > 256 or not _ID.fullmatch(value) or ".." in value:
         raise ValidationError(what, f"{value[:64]!r} is not a plain identifier")
+    return value
+
+
+def check_aware(value: object, what: str) -> datetime | None:
+    """`value` if it is `None` or a timezone-aware `datetime` (a naive one is refused)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationError(what, f"must be an aware datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(
+            what, "must be an aware datetime (a naive one has no time zone to read it in)"
+        )
     return value
 
 

@@ -1,8 +1,15 @@
-"""Waiting helpers: resumable waits, `create_and_wait`, and `run_and_wait` with its run guard.
+"""The polling engine, and the waits for an operation or a run built on it.
 
-Semantics every wait shares (`_poll`):
+`poll` takes a fetch callable, a policy, a clock and a deadline, and knows nothing of the
+client (as google-api-core's operations take callables). The waits take a small protocol
+of the calls they make (`OperationCalls`, `RunPolls`) and plain arguments; the client's
+methods are their documented face.
 
-- The deadline is `clock.now() + poll.timeout`, taken when the wait begins (`None`: none).
+Semantics every wait shares (`poll`):
+
+- The deadline is `clock.now() + poll.timeout`, taken when the wait begins (`None`: none),
+  or the call's `deadline=` (an aware `datetime`, read on the clock's wall time) if that
+  comes first: a resumed wait given its first deadline ends when the first would have.
 - A resumable wait (`wait_for_operation`, `wait_for_run`) polls at once; a wait that
   follows a create or a start sleeps first. The sleep before poll `n` (0-based count of
   sleeps) is `poll.delay(n, clock.random())`.
@@ -26,7 +33,7 @@ Semantics every wait shares (`_poll`):
 - `on_status` sees every polled state, the final one included, before a `FAILED` state
   raises; an error it raises ends the wait.
 
-`run_and_wait`, built on these waits, lives in `_runs.py`.
+`ensure_run` and `run_and_wait`, built on these waits, live in `_runs.py`.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
 
@@ -52,29 +60,76 @@ from ._errors import (
 )
 from ._models import AudienceSpec, IngestionRun, Operation
 from ._policies import Clock, PollPolicy
-from ._validation import check_id
-
-if TYPE_CHECKING:
-    from ._client import AISClient
-    from ._transport import Answer
+from ._validation import check_aware, check_id
 
 __all__ = [
     "IfActive",
     "OnStatus",
+    "OperationCalls",
+    "Polled",
+    "RunPolls",
     "create_and_wait",
-    "wait_for_operation",
-    "wait_for_run",
+    "poll",
+    "wait_operation",
+    "wait_run",
 ]
 
 logger = logging.getLogger("aep_ais")
 
 S = TypeVar("S", Operation, IngestionRun)
+S_co = TypeVar("S_co", covariant=True)
 
 OnStatus = Callable[[S], object]
 """A per-call callback that sees every polled state; it may be sync or async."""
 
 IfActive = Literal["wait", "attach", "raise"]
 IF_ACTIVE_MODES: frozenset[str] = frozenset({"wait", "attach", "raise"})
+
+
+class Polled(Protocol[S_co]):
+    """One poll's answer: the state, and the server's `Retry-After` hint in seconds."""
+
+    @property
+    def value(self) -> S_co: ...
+
+    @property
+    def retry_after(self) -> float | None: ...
+
+
+class _Timing(Protocol):
+    @property
+    def clock(self) -> Clock:
+        """Time, sleep and jitter of every wait."""
+        ...
+
+    @property
+    def max_retry_after(self) -> float:
+        """The cap on a `Retry-After` hint (`RetryPolicy.max_retry_after`)."""
+        ...
+
+
+class OperationCalls(_Timing, Protocol):
+    """What `create_and_wait` and the wait for an operation call."""
+
+    async def create_audience(self, spec: AudienceSpec) -> Operation:
+        """`AISClient.create_audience`."""
+        ...
+
+    async def operation_answer(
+        self, operation_id: str, *, deadline: float | None
+    ) -> Polled[Operation]:
+        """One poll of an operation, its retries bounded by `deadline` (`clock.now()`)."""
+        ...
+
+
+class RunPolls(_Timing, Protocol):
+    """What the wait for a run calls."""
+
+    async def run_answer(
+        self, audience_id: str, run_id: str, *, deadline: float | None
+    ) -> Polled[IngestionRun]:
+        """One poll of a run, its retries bounded by `deadline` (`clock.now()`)."""
+        ...
 
 
 def check_if_active(if_active: object) -> None:
@@ -132,26 +187,49 @@ def accepted_id(value: object, what: str, *, status_code: int, method: str, path
         ) from exc
 
 
-async def _notify(on_status: Callable[[Any], object] | None, state: object) -> None:
-    if on_status is None:
+def monotonic(clock: Clock, deadline: datetime | None) -> float | None:
+    """An aware `deadline` as a reading of `clock.now()` (by way of `clock.time()`)."""
+    if deadline is None:
+        return None
+    return clock.now() + (deadline.timestamp() - clock.time())
+
+
+def earliest(*ends: float | None) -> float | None:
+    """The earliest of the given ends (`None`: no end)."""
+    return min((end for end in ends if end is not None), default=None)
+
+
+def ends_at(clock: Clock, policy: PollPolicy, until: float | None) -> float | None:
+    """When a wait beginning now ends: `poll.timeout` from now, or `until` if earlier."""
+    return earliest(None if policy.timeout is None else clock.now() + policy.timeout, until)
+
+
+async def notify(callback: Callable[[Any], object] | None, state: object) -> None:
+    """Call a user's sync or async callback (`on_status`, `on_created`, `on_started`)."""
+    if callback is None:
         return
-    result = on_status(state)
+    result = callback(state)
     if inspect.isawaitable(result):
         await result
 
 
-async def _poll(
-    fetch: Callable[[float | None], Awaitable[Answer[S]]],
+async def poll(
+    fetch: Callable[[float | None], Awaitable[Polled[S]]],
     *,
     policy: PollPolicy,
     clock: Clock,
-    max_hint: float,
-    immediate: bool,
-    on_status: Callable[[S], object] | None,
+    deadline: float | None,
     timed_out: Callable[[S | None], WaitTimeoutError],
+    immediate: bool = True,
+    max_hint: float = float("inf"),
+    on_status: Callable[[S], object] | None = None,
 ) -> S:
-    """Poll `fetch(deadline)` until its state is done; see the module docstring."""
-    deadline = None if policy.timeout is None else clock.now() + policy.timeout
+    """Poll `fetch(deadline)` until its state is done; see the module docstring.
+
+    `deadline` is an absolute end on `clock.now()` (`None`: none; `policy.timeout` is not
+    read here). `timed_out(last)` builds the error of a wait past it; `max_hint` caps a
+    `Retry-After` hint; `immediate` polls once at once instead of sleeping first.
+    """
     last: S | None = None
     last_error: Exception | None = None
     hint: float | None = None
@@ -184,7 +262,7 @@ async def _poll(
         last_error = None
         hint = answer.retry_after
         last = answer.value
-        await _notify(on_status, last)
+        await notify(on_status, last)
         if last.done:
             return last
 
@@ -193,30 +271,35 @@ def _status(state: Operation | IngestionRun | None) -> str | None:
     return None if state is None or state.status is None else str(state.status)
 
 
-async def _poll_for(
-    client: AISClient,
-    fetch: Callable[[float | None], Awaitable[Answer[S]]],
-    policy: PollPolicy,
+async def _wait(
+    timing: _Timing,
+    fetch: Callable[[float | None], Awaitable[Polled[S]]],
     *,
+    policy: PollPolicy,
+    deadline: datetime | None,
     immediate: bool,
     on_status: Callable[[S], object] | None,
     kind: str,
     ids: dict[str, str],
 ) -> S:
-    """`_poll` on the client's clock and retry cap; a timeout names `kind` and its `ids`."""
+    """`poll` on the caller's clock and retry cap; a timeout names `kind` and its `ids`."""
 
     def timed_out(last: S | None) -> WaitTimeoutError:
-        return WaitTimeoutError(kind, timeout=policy.timeout, last_status=_status(last), **ids)
+        return WaitTimeoutError(
+            kind, timeout=policy.timeout, deadline=deadline, last_status=_status(last), **ids
+        )
 
+    clock = timing.clock
     try:
-        return await _poll(
+        return await poll(
             fetch,
             policy=policy,
-            clock=client.clock,
-            max_hint=client.retry.max_retry_after,
-            immediate=immediate,
-            on_status=on_status,
+            clock=clock,
+            deadline=ends_at(clock, policy, monotonic(clock, deadline)),
             timed_out=timed_out,
+            immediate=immediate,
+            max_hint=timing.max_retry_after,
+            on_status=on_status,
         )
     except AISError as exc:
         # `immediate` is false only right after this call's own create or start.
@@ -225,7 +308,8 @@ async def _poll_for(
         raise
 
 
-def _operation_outcome(operation: Operation) -> Operation:
+def operation_outcome(operation: Operation) -> Operation:
+    """A done operation, or the error its ending means."""
     if operation.status == "FAILED":
         raise OperationFailedError(operation)
     if not operation.audience_id:
@@ -239,111 +323,111 @@ def _operation_outcome(operation: Operation) -> Operation:
     return operation
 
 
-def _run_outcome(run: IngestionRun) -> IngestionRun:
+def run_outcome(run: IngestionRun) -> IngestionRun:
+    """A done run, or `RunFailedError` if it failed."""
     if run.status == "FAILED":
         raise RunFailedError(run)
     return run
 
 
-async def _wait_operation(
-    client: AISClient,
+async def wait_operation(
+    calls: OperationCalls,
     operation_id: str,
     *,
-    poll: PollPolicy | None,
+    policy: PollPolicy,
+    deadline: datetime | None,
     on_status: OnStatus[Operation] | None,
-    immediate: bool,
+    immediate: bool = True,
 ) -> Operation:
+    """`AISClient.wait_for_operation`, on `calls`."""
     check_id(operation_id, "operation_id")
-    policy = poll or client.poll
+    check_aware(deadline, "deadline")
 
-    async def fetch(deadline: float | None) -> Answer[Operation]:
-        return await client._get_operation_answer(operation_id, deadline=deadline)
+    async def fetch(until: float | None) -> Polled[Operation]:
+        return await calls.operation_answer(operation_id, deadline=until)
 
-    operation = await _poll_for(
-        client,
+    operation = await _wait(
+        calls,
         fetch,
-        policy,
+        policy=policy,
+        deadline=deadline,
         immediate=immediate,
         on_status=on_status,
         kind="operation",
         ids={"operation_id": operation_id},
     )
-    return _operation_outcome(operation)
+    return operation_outcome(operation)
 
 
-async def _wait_run(
-    client: AISClient,
+class _Filled:
+    """A run poll's answer with the audience id filled in."""
+
+    __slots__ = ("retry_after", "value")
+
+    def __init__(self, value: IngestionRun, retry_after: float | None) -> None:
+        self.value = value
+        self.retry_after = retry_after
+
+
+async def wait_run(
+    calls: RunPolls,
     audience_id: str,
     run_id: str,
     *,
-    poll: PollPolicy | None,
+    policy: PollPolicy,
+    deadline: datetime | None,
     on_status: OnStatus[IngestionRun] | None,
-    immediate: bool,
+    immediate: bool = True,
 ) -> IngestionRun:
+    """`AISClient.wait_for_run`, on `calls`."""
     check_id(audience_id, "audience_id")
     check_id(run_id, "run_id")
-    policy = poll or client.poll
+    check_aware(deadline, "deadline")
 
-    async def fetch(deadline: float | None) -> Answer[IngestionRun]:
-        answer = await client._get_run_answer(audience_id, run_id, deadline=deadline)
+    async def fetch(until: float | None) -> Polled[IngestionRun]:
+        answer = await calls.run_answer(audience_id, run_id, deadline=until)
         if answer.value.audience_id is None:
             # The errors and the caller need the IDs even when an answer leaves one out.
-            return attrs.evolve(answer, value=attrs.evolve(answer.value, audience_id=audience_id))
+            value = attrs.evolve(answer.value, audience_id=audience_id)
+            return _Filled(value, answer.retry_after)
         return answer
 
-    run = await _poll_for(
-        client,
+    run = await _wait(
+        calls,
         fetch,
-        policy,
+        policy=policy,
+        deadline=deadline,
         immediate=immediate,
         on_status=on_status,
         kind="run",
         ids={"audience_id": audience_id, "run_id": run_id},
     )
-    return _run_outcome(run)
-
-
-async def wait_for_operation(
-    client: AISClient,
-    operation_id: str,
-    *,
-    poll: PollPolicy | None = None,
-    on_status: OnStatus[Operation] | None = None,
-) -> Operation:
-    """Poll an audience-creation operation (at once, then per policy) until it ends."""
-    return await _wait_operation(
-        client, operation_id, poll=poll, on_status=on_status, immediate=True
-    )
-
-
-async def wait_for_run(
-    client: AISClient,
-    audience_id: str,
-    run_id: str,
-    *,
-    poll: PollPolicy | None = None,
-    on_status: OnStatus[IngestionRun] | None = None,
-) -> IngestionRun:
-    """Poll an ingestion run (at once, then per policy) until it ends."""
-    return await _wait_run(
-        client, audience_id, run_id, poll=poll, on_status=on_status, immediate=True
-    )
+    return run_outcome(run)
 
 
 async def create_and_wait(
-    client: AISClient,
+    calls: OperationCalls,
     spec: AudienceSpec,
     *,
-    poll: PollPolicy | None = None,
-    on_status: OnStatus[Operation] | None = None,
+    policy: PollPolicy,
+    deadline: datetime | None,
+    on_status: OnStatus[Operation] | None,
+    on_created: Callable[[Operation], object] | None,
 ) -> Operation:
-    """Create an audience, then wait for its operation; the first poll comes after a sleep."""
-    operation = await client.create_audience(spec)
+    """`AISClient.create_and_wait`, on `calls`: the first poll comes after a sleep."""
+    check_aware(deadline, "deadline")
+    operation = await calls.create_audience(spec)
     try:
+        await notify(on_created, operation)
         if operation.done:
-            return _operation_outcome(operation)
-        return await _wait_operation(
-            client, operation.operation_id, poll=poll, on_status=on_status, immediate=False
+            return operation_outcome(operation)
+        return await wait_operation(
+            calls,
+            operation.operation_id,
+            policy=policy,
+            deadline=deadline,
+            on_status=on_status,
+            immediate=False,
         )
     except AISError as exc:
         mark_accepted(exc, operation_id=operation.operation_id)

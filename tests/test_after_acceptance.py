@@ -208,12 +208,11 @@ async def test_a_run_another_caller_started_after_the_look_is_not_taken_for_ours
         "createdAt": 1_800_000_000,
         "createdBy": "other@techacct.adobe.com",
     }
+    listings = iter([{"runs": []}, {"runs": []}])
+    # After the lost start, every look (they go on for a while: a listing may lag) shows
+    # only theirs.
     api.get(RUNS).mock(
-        side_effect=[
-            httpx.Response(200, json={"runs": []}),
-            httpx.Response(200, json={"runs": []}),
-            httpx.Response(200, json={"runs": [theirs]}),
-        ]
+        side_effect=lambda request: httpx.Response(200, json=next(listings, {"runs": [theirs]}))
     )
     api.post(RUNS).mock(
         side_effect=[httpx.Response(200, json=mine), httpx.Response(502, json={"message": "?"})]

@@ -165,3 +165,36 @@ async def test_a_run_started_and_ended_after_the_look_is_still_found(
     assert run.run_id != earlier.run_id
     assert run.status == aep_ais.RunStatus.SUCCESS
     assert len(runs_of(emu, audience_id)) == 2
+
+
+# A listing that lags behind the start ---------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["drop-after", "502-after"])
+async def test_a_lost_start_is_found_in_a_listing_that_lags(
+    clock: FakeClock,
+    make_client: Callable[..., aep_ais.AISClient],
+    make_spec: Callable[..., aep_ais.AudienceSpec],
+    fault: str,
+) -> None:
+    emu = Emulator(clock=clock, run_time=30.0, listing_lag=5, faults=FaultPlan())
+    ais = make_client(transport=emu.transport())
+    audience_id = (await ais.create_and_wait(make_spec())).audience_id
+    assert audience_id is not None
+    emu.faults.script(START, [fault])
+    run = await ais.run_and_wait(audience_id, data_filter_start_time=SINCE)
+    [created] = runs_of(emu, audience_id)
+    assert (run.run_id, run.status) == (created.run_id, aep_ais.RunStatus.SUCCESS)
+    assert starts_sent(emu, audience_id) == 1
+
+
+async def test_a_start_that_did_nothing_is_looked_for_a_minute_at_most(
+    emu: Emulator, clock: FakeClock, audience: tuple[aep_ais.AISClient, str]
+) -> None:
+    ais, audience_id = audience
+    emu.faults.script(START, ["502-before"])
+    t0 = clock.now()
+    with pytest.raises(aep_ais.ServerError):
+        await ais.run_and_wait(audience_id, data_filter_start_time=SINCE)
+    assert clock.now() - t0 <= 60.0
+    assert starts_sent(emu, audience_id) == 1

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def test_the_emulator_fixture_example_passes_under_pytest(tmp_path: Path) -> Non
 
 
 async def test_the_workflow_state_example_hands_a_run_on_as_json() -> None:
-    [example] = [b for b in _blocks("python") if "aep_ais.to_dict(" in b]
+    [example] = [b for b in _blocks("python") if "aep_ais.to_dict(" in b and "ensure_run(" not in b]
     namespace: dict[str, Any] = {}
     exec(compile(example, "README.md", "exec"), namespace)
     clock = FakeClock()
@@ -119,3 +120,40 @@ async def test_the_workflow_state_example_hands_a_run_on_as_json() -> None:
         run = await namespace["wait_step"](ais, state)
     assert run.status == aep_ais.RunStatus.SUCCESS
     assert run.run_id == json.loads(state)["run"]["runId"]
+
+
+async def test_the_workflow_steps_example_survives_a_crash_between_start_and_wait() -> None:
+    [example] = [b for b in _blocks("python") if "ensure_run(" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    clock = FakeClock()
+    emulator = Emulator(clock=clock, operation_time=20, run_time=90)
+
+    def client() -> aep_ais.AISClient:
+        return aep_ais.AISClient(
+            org_id="readme@AdobeOrg",
+            auth=aep_ais.StaticToken("readme-token"),
+            api_key="readme-key",
+            transport=emulator.transport(),
+            clock=clock,
+        )
+
+    async with client() as ais:
+        spec = aep_ais.AudienceSpec(
+            name="Workflow buyers",
+            fields=[aep_ais.AudienceField(name="email", type="string", identity_ns="email")],
+            source_spec=aep_ais.SourceSpec(path="workflow/buyers.csv", cloud_type="DLZ"),
+        )
+        audience_id = (await ais.create_and_wait(spec)).audience_id
+        assert audience_id is not None
+        first_try = datetime.fromtimestamp(clock.time(), tz=UTC)
+        # The first try starts the run, then dies before it could save its state.
+        lost = await namespace["start_step"](ais, audience_id, 1_749_000_000, first_try)
+    clock.advance(30)
+    async with client() as retry:
+        # The retry, in another process, gets the same run back and waits for it.
+        state = await namespace["start_step"](retry, audience_id, 1_749_000_000, first_try)
+        assert json.loads(state)["run"]["runId"] == json.loads(lost)["run"]["runId"]
+        run = await namespace["wait_step"](retry, state)
+    assert run.status == aep_ais.RunStatus.SUCCESS
+    assert emulator.start_attempts[audience_id] == 1

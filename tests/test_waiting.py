@@ -530,10 +530,11 @@ def test_the_poll_schedule_stays_within_its_bounds(
 
     async def main() -> bool:
         try:
-            await _waiting._poll(
+            await _waiting.poll(
                 fetch,
                 policy=policy,
                 clock=clock,
+                deadline=None if timeout is None else clock.now() + timeout,
                 max_hint=CAP,
                 immediate=immediate,
                 on_status=None,

@@ -39,7 +39,6 @@ from aep_ais import (
     to_dict,
 )
 
-from ._compat import ensure_run
 from ._hook import AEPHook, run_sync
 from ._provider import DEFAULT_CONN_ID
 from ._triggers import AEPIngestionRunTrigger, AEPOperationTrigger, poll_fields
@@ -90,6 +89,10 @@ def _as_time(value: object, name: str) -> datetime | int:
     raise aep_ais.ValidationError(
         name, f"must be a datetime, epoch seconds or an ISO 8601 string, got {value!r}"
     )
+
+
+def _aware(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def _seconds(value: float | timedelta | None) -> float | None:
@@ -295,13 +298,14 @@ class AEPIngestionRunOperator(_AEPOperator):
             nonlocal deadline
             async with client as ais:
                 deadline = self._deadline(ais)
-                return await ensure_run(
-                    ais,
+                return await ais.ensure_run(
                     self.audience_id,
                     data_filter_start_time=start_time,
                     data_filter_end_time=end_time,
                     if_active="raise" if wait_here else self.if_active,
                     reuse_since=reuse_since,
+                    deadline=_aware(deadline),
+                    poll=self._policy(ais),
                 )
 
         try:

@@ -8,6 +8,7 @@ is a collection error and any skipped test here fails the run instead.
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import itertools
 import json
 import os
@@ -27,8 +28,8 @@ if "AIRFLOW_HOME" not in os.environ:
     os.environ["AIRFLOW_HOME"] = _home
     atexit.register(shutil.rmtree, _home, ignore_errors=True)
 
-if REQUIRED:
-    import airflow  # noqa: F401 - CI must fail here, not skip, when Airflow is missing
+if REQUIRED and importlib.util.find_spec("airflow") is None:
+    raise pytest.UsageError("AEP_AIS_REQUIRE_AIRFLOW=1 but Airflow is not installed")
 
 
 @pytest.hookimpl(hookwrapper=True)

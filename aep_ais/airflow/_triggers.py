@@ -119,7 +119,8 @@ class _AEPTrigger(BaseTrigger):
                     return self._timed_out(exc.last_status)
         except (aep_ais.OperationFailedError, aep_ais.RunFailedError) as exc:
             last = exc.operation if isinstance(exc, aep_ais.OperationFailedError) else exc.run
-            return {"status": "failed", "message": str(exc), self._payload_key: to_dict(last)}
+            message = f"{type(exc).__name__}: {exc}"
+            return {"status": "failed", "message": message, self._payload_key: to_dict(last)}
         except AISError as exc:
             return {
                 "status": "error",

@@ -203,6 +203,7 @@ class RealAirflow:
             extra={"org_id": ORG_ID, "token_url": f"{base_url}/ims/token/v3"},
         )
         self.bulk_audiences: list[str] = []
+        self.failing_audience = ""
         self.results: dict[str, str] = {}
         self.output: dict[str, str] = {}
         self.seconds = 0.0
@@ -229,10 +230,19 @@ class RealAirflow:
                     )
                     for i in range(self.BULK_AUDIENCES)
                 ]
+                specs.append(
+                    aep_ais.AudienceSpec(
+                        name="Bulk failing",
+                        fields=[
+                            aep_ais.AudienceField(name="e", type="string", identity_ns="email")
+                        ],
+                        source_spec=aep_ais.SourceSpec(path=FAILING_PATH, cloud_type="DLZ"),
+                    )
+                )
                 results = await ais.create_many(specs, concurrency=len(specs))
             return [str(r.value.audience_id) for r in results if r.value is not None]
 
-        self.bulk_audiences = asyncio.run(create())
+        *self.bulk_audiences, self.failing_audience = asyncio.run(create())
         assert len(self.bulk_audiences) == self.BULK_AUDIENCES
 
     def run(self) -> None:
@@ -249,7 +259,7 @@ class RealAirflow:
                 "test",
                 "aep_bulk_ingestion",
                 "--conf",
-                json.dumps({"audience_ids": self.bulk_audiences}),
+                json.dumps({"audience_ids": [*self.bulk_audiences, self.failing_audience]}),
             ],
             # Last: they mark the process as a server's.
             ["connections", "test", "aep_default"],
@@ -297,7 +307,9 @@ def real_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirfl
     pytest.importorskip("uvicorn")
     from aep_ais.testing import Emulator, running_server
 
-    emulator = Emulator(operation_time=1.0, run_time=1.5, guardrails=False)
+    emulator = Emulator(
+        operation_time=1.0, run_time=1.5, guardrails=False, failing_runs=[FAILING_PATH]
+    )
     with running_server(emulator) as base_url:
         airflow = RealAirflow(tmp_path_factory.mktemp("airflow-home"), emulator, base_url)
         airflow.create_bulk_audiences()

@@ -37,16 +37,24 @@ def test_the_readme_dag_creates_and_ingests_and_a_retry_attaches_to_its_run(
     assert real_airflow.emulator.start_attempts[audience_id] == 2
 
 
-def test_the_bulk_example_maps_one_ingestion_per_audience(real_airflow: RealAirflow) -> None:
-    ids = real_airflow.bulk_audiences
-    conf = json.dumps({"audience_ids": ids})
-    output = real_airflow.check("dags", "test", "aep_bulk_ingestion", "--conf", conf)
-    for audience_id in ids:
-        assert real_airflow.emulator.start_attempts[audience_id] == 1
-        runs = [r for r in real_airflow.emulator.runs.values() if r.audience_id == audience_id]
-        assert len(runs) == 1
-    # `dags test` fails the command when the DAG run fails: every mapped item succeeded.
+def test_the_bulk_example_maps_one_ingestion_per_audience_and_one_failure_stays_its_own(
+    real_airflow: RealAirflow,
+) -> None:
+    ids = [*real_airflow.bulk_audiences, real_airflow.failing_audience]
+    name = f"dags test aep_bulk_ingestion --conf {json.dumps({'audience_ids': ids})}"
+    # One item's run fails, so the DAG run fails; the other items are not affected.
+    assert real_airflow.results[name] == "exited: DagRun failed", real_airflow.results[name]
+    output = real_airflow.output[name]
     assert output.count("[DAG TEST] end task task_id=ingest") == len(ids)
+    emulator = real_airflow.emulator
+    now = emulator.clock.now()
+    for audience_id in ids:
+        [run] = [r for r in emulator.runs.values() if r.audience_id == audience_id]
+        expected = "FAILED" if audience_id == real_airflow.failing_audience else "SUCCESS"
+        assert run.status(now) == expected, audience_id
+    # The failed run is not started again: a RunFailedError is not retried.
+    assert emulator.start_attempts[real_airflow.failing_audience] == 1
+    assert "RunFailedError: run" in output and "PROFILE_STORE_INGEST=FAILED" in output
 
 
 def test_airflows_test_connection_reaches_the_api_through_the_hook(

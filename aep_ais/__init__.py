@@ -6,6 +6,7 @@ from ._client import DEFAULT_BASE_URL, AISClient
 from ._convert import from_dict, to_dict
 from ._errors import (
     AISError,
+    AnswerLostError,
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -13,8 +14,10 @@ from ._errors import (
     BadGatewayError,
     BadRequestError,
     ConflictError,
+    EarlierFailureError,
     GatewayTimeoutError,
     InternalServerError,
+    JournalError,
     MalformedResponseError,
     NotFoundError,
     OperationFailedError,
@@ -50,6 +53,8 @@ from ._models import (
     Unset,
 )
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
+from ._quota import Guardrails
+from ._ratelimit import RateLimit
 from ._version import __version__
 from ._waiting import IfActive, OnStatus
 
@@ -59,6 +64,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AnswerLostError",
     "AudienceField",
     "AudienceSpec",
     "AudienceUpdate",
@@ -70,13 +76,16 @@ __all__ = [
     "Clock",
     "ConflictError",
     "DEFAULT_BASE_URL",
+    "EarlierFailureError",
     "Encryption",
     "ExternalAudience",
     "FormResponse",
     "GatewayTimeoutError",
+    "Guardrails",
     "IfActive",
     "IngestionRun",
     "InternalServerError",
+    "JournalError",
     "MalformedResponseError",
     "NotFoundError",
     "OAuthServerToServer",
@@ -89,6 +98,7 @@ __all__ = [
     "PermissionDeniedError",
     "PollPolicy",
     "QuotaExceededError",
+    "RateLimit",
     "RateLimitError",
     "ResponseTooLargeError",
     "RetryPolicy",

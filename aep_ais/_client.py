@@ -12,11 +12,11 @@ from typing import Any, Self
 
 import httpx
 
-from . import _bulk, _runs, _waiting
+from . import _bulk, _many, _runs, _waiting
 from ._auth import TokenProvider, check_secure_url
 from ._config import client_kwargs_from_env, client_kwargs_from_file
 from ._convert import run_list_query, to_epoch
-from ._errors import ValidationError
+from ._errors import APIError, QuotaExceededError, ValidationError
 from ._guard import RunGuard
 from ._models import (
     UNSET,
@@ -31,6 +31,8 @@ from ._models import (
     _RunRequest,
 )
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
+from ._quota import Guardrails, RunLedger, guardrail_scope
+from ._ratelimit import Limiter, RateLimit
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Answer, Transport
 from ._validation import (
     check_epoch,
@@ -50,6 +52,8 @@ DEFAULT_BASE_URL = "https://platform.adobe.io/data/core/ais"
 OPERATIONS_PATH = "/external-audience/operations"
 DEFAULT_TIMEOUT = 30.0
 SORT_KEYS = frozenset({"name", "-name", "createdAt", "-createdAt"})
+# The platform's documented daily run quotas.
+PLATFORM_GUARDRAILS = Guardrails()
 
 # A client's settings reach its transport (headers, retries, clock, token) when it is
 # built: changing one afterwards would leave the two apart, so each is read-only and says
@@ -61,6 +65,8 @@ _READ_ONLY = {
     "retry": "use ais.with_options(retry=...) for a view with another retry policy",
     "poll": "use ais.with_options(poll=...), or poll= on the call",
     "clock": "pass clock= when building the client",
+    "guardrails": "pass guardrails= when building the client",
+    "rate_limit": "pass rate_limit= when building the client",
     "auth": "pass auth= when building the client",
 }
 
@@ -77,6 +83,9 @@ class AISClient:
     `timeout` (seconds, or an `httpx.Timeout`) bounds each request: 30 s by default, or the
     `http_client`'s own timeout when one is given.
     An answer bigger than `max_response_bytes` is refused (`ResponseTooLargeError`).
+    `guardrails` (the platform's daily run quotas by default, `None` for no check) makes a
+    start that would break a quota raise `QuotaExceededError` without sending it;
+    `rate_limit` (off by default) paces every request of the client and its views.
     TLS verification is always on for the SDK's own connections; only a user's own
     `http_client` decides otherwise. `from_env()` and `from_config_file()` build a client
     from `AEP_*` variables or a JSON config file.
@@ -98,6 +107,8 @@ class AISClient:
         clock: Clock | None = None,
         operations_path: str = OPERATIONS_PATH,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        guardrails: Guardrails | None = PLATFORM_GUARDRAILS,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._org_id = check_header_value(org_id, "org_id")
         self._sandbox = check_header_value(sandbox, "sandbox")
@@ -114,6 +125,13 @@ class AISClient:
         self._auth = auth
         self._operations_path = _check_operations_path(operations_path)
         self._run_guard = RunGuard(self._sandbox)
+        if guardrails is not None and not isinstance(guardrails, Guardrails):
+            raise ValidationError("guardrails", "must be a Guardrails or None")
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise ValidationError("rate_limit", "must be a RateLimit or None")
+        # Shared by every view: the quotas and the rate are the org's, not one sandbox's.
+        self._ledger = None if guardrails is None else RunLedger(guardrails, self._clock)
+        self._limiter = None if rate_limit is None else Limiter(rate_limit, self._clock)
         self._transport = Transport(
             base_url=self.base_url,
             headers={
@@ -135,6 +153,7 @@ class AISClient:
             http_client=http_client,
             transport=transport,
             max_response_bytes=check_int_range(max_response_bytes, "max_response_bytes", 1, 2**40),
+            limiter=self._limiter,
         )
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -172,6 +191,16 @@ class AISClient:
     def clock(self) -> Clock:
         """Time, sleep and jitter of this client (read-only)."""
         return self._clock
+
+    @property
+    def guardrails(self) -> Guardrails | None:
+        """The daily run quotas checked before a start, or `None` (read-only)."""
+        return None if self._ledger is None else self._ledger.guardrails
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The request rate shared by this client and its views, or `None` (read-only)."""
+        return None if self._limiter is None else self._limiter.policy
 
     @property
     def auth(self) -> TokenProvider:
@@ -323,7 +352,10 @@ class AISClient:
 
         The platform refuses a run while another of the same audience is in progress;
         `run_and_wait` handles that for you. An answer whose `runId` is not a plain
-        identifier raises `MalformedResponseError` (the server may have acted).
+        identifier raises `MalformedResponseError` (the server may have acted). With
+        `guardrails`, a start that would break a daily quota raises `QuotaExceededError`
+        and nothing is sent; a server refusal for a quota raises it too, with the
+        `APIError` as its `__cause__`.
         """
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}/runs"
         check_run_window(data_filter_start_time, data_filter_end_time)
@@ -333,13 +365,40 @@ class AISClient:
                 UNSET if data_filter_end_time is None else _as_datetime(data_filter_end_time)
             ),
         )
-        answer = await self._transport.call(
-            "POST", path, into=IngestionRun, body=body, creates=True
-        )
-        run = answer.value
-        _waiting.accepted_id(
-            run.run_id, "runId", status_code=answer.status_code, method="POST", path=path
-        )
+        ledger = self._ledger
+        reservation = None if ledger is None else ledger.reserve(self.sandbox, audience_id)
+        try:
+            answer = await self._transport.call(
+                "POST", path, into=IngestionRun, body=body, creates=True
+            )
+            run = answer.value
+            _waiting.accepted_id(
+                run.run_id, "runId", status_code=answer.status_code, method="POST", path=path
+            )
+        except BaseException as exc:
+            if ledger is not None and reservation is not None:
+                # A start that may have been carried out (a lost answer, a cancellation)
+                # keeps counting until a listing shows its run; a sure refusal does not.
+                if getattr(exc, "server_may_have_acted", True):
+                    ledger.unsettled(reservation)
+                else:
+                    ledger.release(reservation)
+            scope = guardrail_scope(exc) if isinstance(exc, APIError) else None
+            if scope is None:
+                raise
+            if ledger is not None:
+                raise ledger.refused(scope, self.sandbox, audience_id) from exc
+            limits = PLATFORM_GUARDRAILS
+            raise QuotaExceededError(
+                scope,
+                limit=limits.runs_per_sandbox_per_day
+                if scope == "sandbox"
+                else limits.runs_per_audience_per_day,
+                sandbox=self.sandbox,
+                audience_id=audience_id if scope == "audience" else None,
+            ) from exc
+        if ledger is not None and reservation is not None:
+            ledger.confirm(reservation, run)
         return run
 
     async def get_run(self, audience_id: str, run_id: str) -> IngestionRun:
@@ -400,6 +459,8 @@ class AISClient:
             properties=properties,
         )
         listing = await self._transport.request("GET", path, into=_RunListing, params=query or None)
+        if self._ledger is not None:
+            self._ledger.observe(self.sandbox, audience_id, listing.runs)
         return RunList(listing.runs, listing.page)
 
     # Waiting and bulk helpers (they live in _waiting.py and _bulk.py) ---------------
@@ -568,27 +629,39 @@ class AISClient:
 
     async def create_many(
         self,
-        specs: Iterable[AudienceSpec],
+        specs: Iterable[AudienceSpec | tuple[str, AudienceSpec]],
         *,
         concurrency: int,
         wait: bool = True,
         poll: PollPolicy | None = None,
         on_progress: _bulk.OnProgress | None = None,
-    ) -> list[_bulk.BulkResult[AudienceSpec, Operation]]:
+        journal: str | os.PathLike[str] | None = None,
+    ) -> list[_bulk.BulkResult[AudienceSpec | tuple[str, AudienceSpec], Operation]]:
         """Create many audiences, at most `concurrency` at once; one `BulkResult` per spec.
 
         With `wait` each is waited for (`create_and_wait`). Results come in input order; a
-        failure is that item's `error` and never stops the others. `on_progress(done,
-        total)` is called after each item; an exception it raises is logged as a warning
-        on the `aep_ais` logger and does not stop the batch.
+        failure is that item's `error` and never stops the others. A `(sandbox, spec)`
+        item is created in that sandbox (through a `with_options(sandbox=...)` view).
+        `journal=<path>` keeps an append-only journal: a rerun with it returns finished
+        items without a request, waits for started ones from their operation ids, sends
+        only what was never sent, and reports a create whose answer was lost as
+        `AnswerLostError` (never sent twice); an unusable journal raises `JournalError`
+        before anything is sent. `on_progress(done, total)` is called after each item; an
+        exception it raises is logged as a warning on the `aep_ais` logger.
         """
-        return await _bulk.create_many(
-            self, specs, concurrency=concurrency, wait=wait, poll=poll, on_progress=on_progress
+        return await _many.create_many(
+            self,
+            specs,
+            concurrency=concurrency,
+            wait=wait,
+            poll=poll,
+            on_progress=on_progress,
+            journal=journal,
         )
 
     async def run_many(
         self,
-        audience_ids: Iterable[str],
+        audience_ids: Iterable[str | tuple[str, str]],
         *,
         data_filter_start_time: datetime | int,
         data_filter_end_time: datetime | int | None = None,
@@ -596,14 +669,22 @@ class AISClient:
         if_active: _waiting.IfActive = "wait",
         poll: PollPolicy | None = None,
         on_progress: _bulk.OnProgress | None = None,
-    ) -> list[_bulk.BulkResult[str, IngestionRun]]:
+        journal: str | os.PathLike[str] | None = None,
+    ) -> list[_bulk.BulkResult[str | tuple[str, str], IngestionRun]]:
         """`run_and_wait` for many audiences, at most `concurrency` at once, in input order.
 
-        One `BulkResult` per audience id; a failure is that item's `error` and never stops
-        the others. `on_progress(done, total)` is called after each item (an exception
-        it raises is logged as a warning and does not stop the batch).
+        One `BulkResult` per item; a failure is that item's `error` and never stops the
+        others. A `(sandbox, audience_id)` item is run in that sandbox (through a
+        `with_options(sandbox=...)` view). With `guardrails`, once a sandbox's daily quota
+        is spent (by the ledger, or by a server refusal) the rest of its items end with
+        `QuotaExceededError` and nothing is sent for them; other sandboxes go on.
+        `journal=<path>` keeps an append-only journal: a rerun with it returns finished
+        items without a request, resumes started runs from their ids (or finds a run
+        whose start answer was lost), and starts only what was never started.
+        `on_progress(done, total)` is called after each item (an exception it raises is
+        logged as a warning and does not stop the batch).
         """
-        return await _bulk.run_many(
+        return await _many.run_many(
             self,
             audience_ids,
             data_filter_start_time=data_filter_start_time,
@@ -612,6 +693,8 @@ class AISClient:
             if_active=if_active,
             poll=poll,
             on_progress=on_progress,
+            journal=journal,
+            ledger=self._ledger,
         )
 
 

@@ -26,6 +26,9 @@ AISError
 ├── RunInProgressError       another run of that audience is active
 ├── QuotaExceededError       a guardrail (runs per day, per sandbox or per audience) would be
 │                            or was broken: scope, limit, sandbox, audience_id, resets_at
+├── JournalError             a bulk call's journal cannot be used (nothing was sent)
+├── AnswerLostError          a journaled create was sent before and its answer was lost
+├── EarlierFailureError      a journaled item failed for good in an earlier run
 └── WaitTimeoutError         a wait ran past its deadline; carries the IDs to resume with
 ```
 
@@ -55,12 +58,15 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AnswerLostError",
     "AuthenticationError",
     "BadGatewayError",
     "BadRequestError",
     "ConflictError",
+    "EarlierFailureError",
     "GatewayTimeoutError",
     "InternalServerError",
+    "JournalError",
     "MalformedResponseError",
     "NotFoundError",
     "OperationFailedError",
@@ -392,6 +398,52 @@ class QuotaExceededError(AISError):
         super().__init__(text)
 
 
+class JournalError(AISError):
+    """A bulk call's journal cannot be used; nothing of the batch was sent.
+
+    The file cannot be written (a read-only path), another process holds it, it was
+    written by another batch (other inputs or settings), or a line in its middle is not
+    a journal record. `path` names the file.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class AnswerLostError(AISError):
+    """An earlier run of a journaled batch sent this item's create and lost the answer.
+
+    The server may have created the audience; the SDK does not send the create again on
+    its own (that could make a second one). `operation_id` is `None`: the answer that
+    would have named it never came. Look the audience up (by name) before trying again.
+    """
+
+    server_may_have_acted = True
+
+    def __init__(self, what: str, *, index: int, path: str) -> None:
+        self.index = index
+        self.path = path
+        super().__init__(
+            f"item {index} of journal {path}: {what} was sent and its answer was lost; "
+            "not sent again. It may have been carried out: check before sending it again"
+        )
+
+
+class EarlierFailureError(AISError):
+    """An item of a journaled batch failed for good in an earlier run of that batch.
+
+    `error_type` and `error_message` are the original error's class name and message, as
+    the journal recorded them; the item is not tried again.
+    """
+
+    def __init__(self, *, index: int, error_type: str, error_message: str) -> None:
+        self.index = index
+        self.error_type = error_type
+        self.error_message = error_message
+        super().__init__(f"item {index} failed in an earlier run: {error_type}: {error_message}")
+
+
 class WaitTimeoutError(AISError):
     """A wait ran past its deadline. The IDs let a later call resume the wait.
 
@@ -517,6 +569,9 @@ for _cls in (
     RunFailedError,
     RunInProgressError,
     QuotaExceededError,
+    JournalError,
+    AnswerLostError,
+    EarlierFailureError,
     WaitTimeoutError,
 ):
     _cls.__module__ = "aep_ais"

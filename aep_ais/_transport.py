@@ -35,6 +35,7 @@ from ._errors import (
     ValidationError,
 )
 from ._policies import Clock, RetryPolicy, parse_retry_after
+from ._ratelimit import Limiter
 from ._version import __version__
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "Transport"]
@@ -176,8 +177,10 @@ class Transport:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        limiter: Limiter | None = None,
     ) -> None:
         # The bearer token goes to this URL on every request.
+        self.limiter = limiter  # shared with every sibling (`with_options`)
         self.base_url = check_secure_url(base_url, "base_url").rstrip("/")
         self.max_response_bytes = max_response_bytes
         self.retry = retry
@@ -363,6 +366,8 @@ class Transport:
                     # The provider could not refresh (a static token): the same token would
                     # only be refused again.
                     raise refused[1]
+                if self.limiter is not None:
+                    await self.limiter.acquire()
                 started = self.clock.now()
                 error: AISError
                 retry_after: float | None = None
@@ -416,6 +421,8 @@ class Transport:
                     error = error_from_answer(response, method, path, self.clock.time())
                     retriable = status in RETRY_STATUSES and (idempotent or status == 429)
                     retry_after = error.retry_after
+                    if status == 429 and self.limiter is not None:
+                        self.limiter.on_throttled(retry_after)
                 if not retriable or attempt >= policy.max_attempts:
                     raise error
                 maybe_done = maybe_done or error.server_may_have_acted

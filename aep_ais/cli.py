@@ -13,6 +13,7 @@ from typing import TextIO
 
 import anyio
 
+from ._cli.bulk import BULK_COMMANDS
 from ._cli.commands import COMMANDS, Context, open_client
 from ._cli.demo import demo
 from ._cli.emulated import serve
@@ -61,7 +62,8 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
             await demo(stdout, stderr, clock, live=stderr.isatty())
             return
         async with open_client(ns, clock, trail) as client:
-            await COMMANDS[ns.command](Context(ns, printer, stderr, clock, client, trail))
+            command = COMMANDS.get(ns.command) or BULK_COMMANDS[ns.command]
+            await command(Context(ns, printer, stderr, clock, client, trail))
 
     try:
         if ns.command == "emulator":

@@ -49,8 +49,12 @@ def main() -> int:
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])
     kinds = Counter(f"{route_kind(m, p)} {status}" for m, p, status in emu.request_log)
+    creates = emu.create_attempts
+    per_audience = Counter(run.audience_id for run in emu.runs.values())
     summary = {
         "requests": len(emu.request_log),
+        "most_creates_of_one_name": max(creates.values(), default=0),
+        "most_runs_of_one_audience": max(per_audience.values(), default=0),
         "by_kind": dict(sorted(kinds.items())),
         "audiences": len(emu.audiences),
         "runs": len(emu.runs),

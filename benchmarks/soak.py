@@ -69,7 +69,9 @@ async def _soak(
         refresh_margin=0,
     )
     started = time.perf_counter()
-    async with aep_ais.AISClient(org_id=ORG, sandbox="soak", auth=auth, **client_kwargs) as ais:
+    async with aep_ais.AISClient(
+        org_id=ORG, sandbox="soak", auth=auth, guardrails=None, **client_kwargs
+    ) as ais:
         run = await soak(
             ais,
             emu,

@@ -130,3 +130,22 @@ def test_scale_reports_memory_per_wait_and_an_empty_run_guard() -> None:
     assert ", 0 with an entry for an audience nobody waited on" in lines[2]
     assert "; 0 entries after all returned; ratio 1.000 " in lines[2]
     assert lines[2].endswith("target 0 and 0 met")
+
+
+def test_many_prints_quota_rate_limit_and_crash_lines() -> None:
+    lines = _run("many.py")
+    names = [line.split(":", 1)[0].removeprefix("RESULT ") for line in lines]
+    assert names == [
+        "quota runs per sandbox",
+        "quota skipped without a request",
+        "life cycle RateLimit(per_second=50)",
+        "life cycle no RateLimit",
+        "crash seed 1",
+    ]
+    for line in lines:
+        assert _RATIO.search(line), line
+    # Exact counts, not timings: the quota part is on virtual time and deterministic.
+    assert "min 100, max 100" in lines[0]
+    assert "requests naming them 0, guardrail refusals 0" in lines[1]
+    dups = re.search(r"most creates of one name (\d+), most runs of one audience (\d+)", lines[4])
+    assert dups is not None and max(int(dups.group(1)), int(dups.group(2))) <= 1, lines[4]

@@ -78,6 +78,16 @@ TABLE: dict[type[aep_ais.AISError], list[tuple[aep_ais.AISError, bool]]] = {
             True,
         ),
     ],
+    # A journal that cannot be used stays so; a lost create is not sent again on its own;
+    # an earlier failure for good stays one.
+    aep_ais.JournalError: [(aep_ais.JournalError("read-only", path="/j"), False)],
+    aep_ais.AnswerLostError: [(aep_ais.AnswerLostError("the create", index=3, path="/j"), False)],
+    aep_ais.EarlierFailureError: [
+        (
+            aep_ais.EarlierFailureError(index=3, error_type="RunFailedError", error_message="x"),
+            False,
+        )
+    ],
     aep_ais.WaitTimeoutError: [
         (aep_ais.WaitTimeoutError("run", timeout=60, audience_id=AUDIENCE_ID, run_id=RUN_ID), True)
     ],

@@ -50,8 +50,10 @@ def kinds(server: FakeAIS) -> list[str]:
 
 
 async def test_fifty_concurrent_calls_on_one_audience_never_have_two_runs_active(
-    server: FakeAIS, ais: aep_ais.AISClient
+    server: FakeAIS, make_client: Callable[..., aep_ais.AISClient]
 ) -> None:
+    # Fifty runs of one audience: more than its daily quota, so no guardrails here.
+    ais = make_client(guardrails=None)
     results: list[aep_ais.IngestionRun] = []
     peak_guard = 0
 
@@ -540,7 +542,11 @@ def test_the_guard_holds_under_trio() -> None:
             server = FakeAIS(router, clock)
             server.seed_run(AUD, seconds=3.0)
             ais = aep_ais.AISClient(
-                org_id=ORG_ID, auth=aep_ais.StaticToken(TOKEN), api_key=API_KEY, clock=clock
+                org_id=ORG_ID,
+                auth=aep_ais.StaticToken(TOKEN),
+                api_key=API_KEY,
+                clock=clock,
+                guardrails=None,  # eleven runs of one audience: past its daily quota
             )
             async with ais, anyio.create_task_group() as tg:
                 for _ in range(10):

@@ -56,7 +56,12 @@ async def run_soak(
         emu.client_id, emu.client_secret, token_url=emu.token_url, refresh_margin=0
     )
     async with client_cls(
-        org_id=ORG, sandbox="soak", auth=auth, clock=clock, transport=emu.transport()
+        org_id=ORG,
+        sandbox="soak",
+        auth=auth,
+        clock=clock,
+        transport=emu.transport(),
+        guardrails=None,  # the emulator's are off too: more runs than a day allows
     ) as ais:
         run = await soak(
             ais,

@@ -76,6 +76,7 @@ def serve(ns: argparse.Namespace, stderr: TextIO) -> int:
             run_time=ns.run_time,
             guardrails=not ns.no_guardrails,
             strict_tokens=ns.strict_tokens,
+            rate_limit=ns.rate_limit,
         )
         base = f"http://{shown}:{sock.getsockname()[1]}"
         limits = "off" if ns.no_guardrails else "on (--no-guardrails lifts them)"

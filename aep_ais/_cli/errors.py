@@ -14,6 +14,7 @@ __all__ = [
     "EXIT_BROKEN_PIPE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_SOME_FAILED",
     "CLIError",
     "describe",
     "epilog",
@@ -29,12 +30,14 @@ EXIT_CONFLICT = 5
 EXIT_FAILED = 6
 EXIT_TIMEOUT = 7
 EXIT_UNAVAILABLE = 8
+EXIT_SOME_FAILED = 9  # create-many / run-many: some items failed
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off by `head`
 
 # First match wins, so subclasses come before their bases.
 _TABLE: tuple[tuple[type[BaseException], int], ...] = (
     (e.ValidationError, EXIT_USAGE),
+    (e.JournalError, EXIT_USAGE),
     (e.BadRequestError, EXIT_USAGE),
     (e.UnprocessableEntityError, EXIT_USAGE),
     (e.AuthenticationError, EXIT_AUTH),
@@ -62,6 +65,7 @@ _MEANINGS = (
     (EXIT_FAILED, "the operation or ingestion run ended FAILED"),
     (EXIT_TIMEOUT, "a --wait ran past its --wait-timeout (resume it later)"),
     (EXIT_UNAVAILABLE, "platform unavailable: 5xx, rate limited, no connection, bad answer"),
+    (EXIT_SOME_FAILED, "create-many / run-many: some items failed (each one's line says why)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
 )
 

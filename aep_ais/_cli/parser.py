@@ -90,6 +90,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
 def _non_negative_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -292,10 +302,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="lift the daily run limits (100 per sandbox, 10 per audience)",
     )
     p.add_argument(
+        "--rate-limit",
+        type=_positive_float,
+        metavar="N",
+        help="answer 429 (with Retry-After) beyond N requests a second",
+    )
+    p.add_argument(
         "--strict-tokens",
         action="store_true",
         help="accept only unexpired tokens issued by the emulator's own token endpoint",
     )
+
+    # Imported here: `bulk` imports `commands`, which imports this module.
+    from .bulk import add_bulk_commands
+
+    add_bulk_commands(add, _positive_int, parse_date)
 
     add("demo", "the whole life cycle on an in-process emulator, in a few seconds (no --json)")
     return parser

@@ -8,9 +8,10 @@ through `transport()` (in-process, for httpx), `app` (ASGI) or `serve()` (a real
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Collection, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal
@@ -111,6 +112,10 @@ class Emulator:
     Ids and tokens are random UUIDs, fresh for every emulator; `seed` makes them the
     same from run to run. `request_log` lists each request's method, path and status,
     `request_times` when each arrived (`clock.now()`).
+
+    `rate_limit` (requests a second on `clock`, `None` for none) answers the API's
+    requests beyond it, over any one-second window, with 429 and a `Retry-After` in whole
+    seconds (the token endpoint is not limited); `throttled` counts those 429s.
     """
 
     token_url = "https://ims-na1.adobelogin.com/ims/token/v3"
@@ -133,6 +138,7 @@ class Emulator:
         listing_lag: float = 0.0,
         runs_per_audience_window: Literal["day", "lifetime"] = "day",
         guardrail_status: int = 422,
+        rate_limit: float | None = None,
     ) -> None:
         if list_query not in ("documented", "refuse"):
             raise ValueError(f"list_query must be 'documented' or 'refuse', got {list_query!r}")
@@ -147,6 +153,13 @@ class Emulator:
             raise ValueError(f"guardrail_status must be a 4xx status, got {guardrail_status!r}")
         self.list_query = list_query
         self.clock: Clock = clock if clock is not None else SystemClock(seed)
+        if rate_limit is not None and not rate_limit > 0:
+            raise ValueError(
+                f"rate_limit must be a positive number of requests a second, got {rate_limit!r}"
+            )
+        self.rate_limit = rate_limit
+        self.throttled = 0
+        self._recent: deque[float] = deque()
         self.faults = faults if faults is not None else FaultPlan()
         self.strict_tokens = strict_tokens
         rng = random.Random(seed)
@@ -283,7 +296,12 @@ class Emulator:
             if route is not None:
                 fault = self.faults.next_fault(route.key, token_endpoint=route.name == "token")
         reply: Reply | None = None
-        if route is None:
+        if route is not None and route.name != "token":
+            with self._lock:
+                reply = self._throttle()
+        if reply is not None:
+            pass
+        elif route is None:
             status = 405 if exists else 404
             reply = gateway_error(status, f"{status}050", "no such endpoint or method")
         elif fault is not None and fault.when == "before" and fault.kind != "slow":
@@ -301,6 +319,25 @@ class Emulator:
         reply.headers.append(("x-request-id", request_id))
         with self._lock:
             self.request_log.append((method, strip_prefix(path), 0 if reply.drop else reply.status))
+        return reply
+
+    def _throttle(self) -> Reply | None:
+        """A 429 if this request would pass `rate_limit` over the last second, else `None`."""
+        if self.rate_limit is None:
+            return None
+        now = self.clock.now()
+        recent = self._recent
+        # (1e-9: float sums of intervals land a hair short of a whole second.)
+        while recent and recent[0] <= now - 1.0 + 1e-9:
+            recent.popleft()
+        if len(recent) < self.rate_limit:
+            recent.append(now)
+            return None
+        self.throttled += 1
+        # Whole seconds, as gateways send them.
+        wait = max(1, math.ceil(recent[0] + 1.0 - now))
+        reply = gateway_error(429, "429050", "Too many requests")
+        reply.headers.append(("retry-after", str(wait)))
         return reply
 
     @staticmethod

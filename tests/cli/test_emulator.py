@@ -253,6 +253,7 @@ def test_emulator_serves_on_the_port_it_bound_and_names_it(
         "run_time": 0.5,
         "guardrails": guardrails,
         "strict_tokens": strict,
+        "rate_limit": None,
     }
     lines = result.err.splitlines()
     assert lines[0] == (
@@ -261,6 +262,21 @@ def test_emulator_serves_on_the_port_it_bound_and_names_it(
         + (", only tokens it issued are accepted" if strict else "")
     )
     assert f"  export AEP_BASE_URL=http://127.0.0.1:{served.port}" in lines
+
+
+def test_emulator_takes_a_request_rate_limit(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("uvicorn")
+    import aep_ais.testing
+
+    served = _Served()
+    monkeypatch.setattr(aep_ais.testing, "Emulator", served.emulator)
+    monkeypatch.setattr(aep_ais.testing, "serve", served.serve)
+    result = cli("emulator", "--port", "0", "--rate-limit", "50")
+    assert result.code == 0, result.err
+    assert served.emulator_kwargs["rate_limit"] == 50.0
+    assert cli("emulator", "--port", "0", "--rate-limit", "0").code == 2
 
 
 def test_emulator_server_without_uvicorn_says_what_to_install(

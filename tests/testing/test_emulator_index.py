@@ -48,6 +48,7 @@ async def test_starts_and_pages_look_at_a_bounded_number_of_runs(
         api_key="key",
         clock=clock,
         transport=emu.transport(),
+        guardrails=None,  # hundreds of runs of one audience, as the emulator's are off
     ) as ais:
         op = await ais.create_and_wait(spec(), poll=aep_ais.PollPolicy(interval=0.1))
         audience = op.audience_id

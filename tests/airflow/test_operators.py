@@ -332,3 +332,22 @@ def test_only_errors_a_retry_may_help_leave_the_task_retryable(
     raised = task_error(error)
     assert isinstance(raised, AirflowFailException) != retried
     assert type(error).__name__ in str(raised)
+
+
+async def test_a_spent_daily_quota_fails_the_task_retryably_without_a_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    aep = EmulatedAEP(monkeypatch, guardrails=False)
+    audience_id = await aep.audience()
+    for day_hour in range(10):
+        async with aep.client() as ais:
+            await ais.start_run(audience_id, data_filter_start_time=day_hour * 3600)
+        aep.clock.advance(601)
+    operator = aep.wire(
+        AEPIngestionRunOperator(task_id="ingest", audience_id=audience_id, data_filter_start_time=0)
+    )
+    with pytest.raises(AirflowException) as caught:
+        await asyncio.to_thread(operator.execute, context(aep))
+    assert not isinstance(caught.value, AirflowFailException)
+    assert "QuotaExceededError" in str(caught.value)
+    assert aep.emulator.start_attempts[audience_id] == 10

@@ -3,149 +3,37 @@
 Both start the work in the worker, then hand the wait to the triggerer (`deferrable=True`,
 the default) or wait in the worker (`deferrable=False`). Their XCom is `to_dict` of the
 final `Operation` or `IngestionRun`: the API's own JSON, so the next task reads
-`audienceId` or `runId`.
-
-How a failure ends the task:
-
-- the operation or run ended `FAILED` (`OperationFailedError`, `RunFailedError`): the
-  task fails without retrying (`AirflowFailException`); the message names the stages;
-- a wait past its deadline, or any error whose `retryable` is true (connection trouble,
-  429, 5xx, a quota that resets): `AirflowException`, so the task's retries apply; a
-  retried ingestion task attaches to the run its first try started;
-- anything else (validation, other 4xx, a run in progress under `if_active="raise"`):
-  `AirflowFailException`.
+`audienceId` or `runId`. How a failure ends the task is in `_base.py`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from datetime import UTC, datetime
+from typing import Any
 
-import attrs
-from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk import Context
 
 import aep_ais
-from aep_ais import (
-    AISClient,
-    AISError,
-    AudienceSpec,
-    IngestionRun,
-    Operation,
-    PollPolicy,
-    from_dict,
-    to_dict,
-)
+from aep_ais import AISError, AudienceSpec, IngestionRun, Operation, from_dict, to_dict
 
-from ._hook import AEPHook, run_sync
-from ._provider import DEFAULT_CONN_ID
-from ._triggers import AEPIngestionRunTrigger, AEPOperationTrigger, poll_fields
+from ._base import (
+    FIRST_TRY_KEY,
+    OPERATION_KEY,
+    AEPOperator,
+    as_time,
+    aware,
+    event_error,
+    task_error,
+)
+from ._hook import run_sync
+from ._triggers import AEPIngestionRunTrigger, AEPOperationTrigger
 
 __all__ = ["AEPCreateAudienceOperator", "AEPIngestionRunOperator"]
 
-# The task state store key (kept across a task's tries) of the first try's start.
-FIRST_TRY_KEY = "aep_ais_first_try_started_at"
-# ... and of the operation a create task started.
-OPERATION_KEY = "aep_ais_operation_id"
 
-
-def task_error(exc: AISError) -> AirflowException:
-    """The Airflow exception that ends a task after `exc`: retried only if that may help."""
-    message = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, aep_ais.OperationFailedError | aep_ais.RunFailedError):
-        return AirflowFailException(message)
-    if exc.retryable:
-        return AirflowException(message)
-    return AirflowFailException(message)
-
-
-def _event_error(event: Mapping[str, Any]) -> NoReturn:
-    message = str(event.get("message") or f"unexpected trigger event {dict(event)!r}")
-    if event.get("status") in ("timeout", "error") and event.get("retryable") is True:
-        raise AirflowException(message)
-    raise AirflowFailException(message)
-
-
-def _as_time(value: object, name: str) -> datetime | int:
-    """A data-window bound from a template: a datetime, epoch seconds or an ISO string."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            return int(text)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    raise aep_ais.ValidationError(
-        name, f"must be a datetime, epoch seconds or an ISO 8601 string, got {value!r}"
-    )
-
-
-def _aware(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
-
-
-def _seconds(value: float | timedelta | None) -> float | None:
-    return value.total_seconds() if isinstance(value, timedelta) else value
-
-
-class _AEPOperator(BaseOperator):
-    """What both operators share: the hook, the wait's deadline, deferral."""
-
-    def __init__(
-        self,
-        *,
-        aep_conn_id: str = DEFAULT_CONN_ID,
-        deferrable: bool = True,
-        poll: PollPolicy | None = None,
-        wait_timeout: float | timedelta | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.aep_conn_id = aep_conn_id
-        self.deferrable = deferrable
-        self.poll = poll
-        self.wait_timeout = _seconds(wait_timeout)
-        poll_fields(poll)  # a bad policy fails at parse time, not in the triggerer
-
-    def hook(self) -> AEPHook:
-        """The hook that builds this task's clients."""
-        return AEPHook(self.aep_conn_id)
-
-    def _client(self) -> AISClient:
-        # Read the connection here, in sync code, not from inside the event loop.
-        try:
-            return self.hook().get_conn()
-        except AISError as exc:
-            raise task_error(exc) from exc
-
-    def _policy(self, ais: AISClient) -> PollPolicy:
-        policy = self.poll or ais.poll
-        if self.wait_timeout is not None:
-            policy = attrs.evolve(policy, timeout=self.wait_timeout)
-        return policy
-
-    def _deadline(self, ais: AISClient) -> float | None:
-        """The wait's absolute end (epoch seconds), fixed when the task starts it."""
-        timeout = self._policy(ais).timeout
-        return None if timeout is None else ais.clock.time() + timeout
-
-    def _remaining(self, ais: AISClient, deadline: float | None) -> PollPolicy:
-        left = None if deadline is None else max(0.0, deadline - ais.clock.time())
-        return attrs.evolve(self._policy(ais), timeout=left)
-
-
-class AEPCreateAudienceOperator(_AEPOperator):
+class AEPCreateAudienceOperator(AEPOperator):
     """Creates an external audience and waits until the platform has it.
 
     `spec` is an `aep_ais.AudienceSpec` or the API's own create body (a dict, templated).
@@ -228,7 +116,7 @@ class AEPCreateAudienceOperator(_AEPOperator):
             result: dict[str, Any] = event["operation"]
             self.log.info("audience %s created", result.get("audienceId"))
             return result
-        _event_error(event)
+        event_error(event)
 
     def on_kill(self) -> None:
         """Leave the server alone: the API cannot cancel an audience creation."""
@@ -238,7 +126,7 @@ class AEPCreateAudienceOperator(_AEPOperator):
         )
 
 
-class AEPIngestionRunOperator(_AEPOperator):
+class AEPIngestionRunOperator(AEPOperator):
     """Runs an ingestion of an external audience and waits for it to end.
 
     `audience_id`, `data_filter_start_time` and `data_filter_end_time` (a datetime,
@@ -279,11 +167,11 @@ class AEPIngestionRunOperator(_AEPOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Start (or attach to) the run, then wait or defer."""
         try:
-            start_time = _as_time(self.data_filter_start_time, "data_filter_start_time")
+            start_time = as_time(self.data_filter_start_time, "data_filter_start_time")
             end_time = (
                 None
                 if self.data_filter_end_time in (None, "")
-                else _as_time(self.data_filter_end_time, "data_filter_end_time")
+                else as_time(self.data_filter_end_time, "data_filter_end_time")
             )
         except AISError as exc:
             raise task_error(exc) from exc
@@ -304,7 +192,7 @@ class AEPIngestionRunOperator(_AEPOperator):
                     data_filter_end_time=end_time,
                     if_active="raise" if wait_here else self.if_active,
                     reuse_since=reuse_since,
-                    deadline=_aware(deadline),
+                    deadline=aware(deadline),
                     poll=self._policy(ais),
                 )
 
@@ -391,7 +279,7 @@ class AEPIngestionRunOperator(_AEPOperator):
     ) -> dict[str, Any]:
         """Another run of the audience has ended (in success or failure): start ours."""
         if event.get("status") not in ("success", "failed"):
-            _event_error(event)
+            event_error(event)
         return self.execute(context)
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -400,7 +288,7 @@ class AEPIngestionRunOperator(_AEPOperator):
             result: dict[str, Any] = event["run"]
             self.log.info("run %s ended %s", result.get("runId"), result.get("status"))
             return result
-        _event_error(event)
+        event_error(event)
 
     def on_kill(self) -> None:
         """Leave the run going: the API cannot cancel an ingestion run."""

@@ -327,7 +327,7 @@ async def test_on_kill_leaves_the_run_going_and_says_so(
 def test_only_errors_a_retry_may_help_leave_the_task_retryable(
     error: aep_ais.AISError, retried: bool
 ) -> None:
-    from aep_ais.airflow._operators import task_error
+    from aep_ais.airflow._base import task_error
 
     raised = task_error(error)
     assert isinstance(raised, AirflowFailException) != retried

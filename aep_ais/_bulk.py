@@ -1,9 +1,7 @@
-"""Bounded-concurrency bulk helpers built on anyio task groups: `create_many`, `run_many`.
+"""The bounded-concurrency engine under `create_many` and `run_many` (`_many.py`).
 
-They take a small protocol of the calls they make (`BulkCalls`: the client's own
-`create_audience`, `create_and_wait` and `run_and_wait`), never the client itself, so a
-wrapper around those calls (a quota check before each start, a journal around each
-create or start) applies to bulk calls as to single ones.
+`_bulk` runs one piece of work per input on an anyio task group, at most `concurrency`
+at once, and gives one `BulkResult` per input in input order.
 """
 
 from __future__ import annotations
@@ -11,19 +9,14 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 import anyio
 from attrs import frozen
 
 from ._errors import ValidationError
-from ._models import AudienceSpec, IngestionRun, Operation
-from ._policies import PollPolicy
-from ._validation import check_run_window
-from ._waiting import IfActive, check_if_active
 
-__all__ = ["BulkCalls", "BulkResult", "OnProgress", "create_many", "run_many"]
+__all__ = ["BulkResult", "OnProgress"]
 
 logger = logging.getLogger("aep_ais")
 
@@ -36,32 +29,6 @@ OnProgress = Callable[[int, int], object]
 An `Exception` it raises is logged on the `aep_ais` logger at WARNING, with its traceback,
 and otherwise ignored: the item keeps its result and the bulk call goes on.
 """
-
-
-class BulkCalls(Protocol):
-    """What the bulk helpers call for each item (an `AISClient` is one)."""
-
-    async def create_audience(self, spec: AudienceSpec) -> Operation:
-        """`AISClient.create_audience`."""
-        ...
-
-    async def create_and_wait(
-        self, spec: AudienceSpec, *, poll: PollPolicy | None = None
-    ) -> Operation:
-        """`AISClient.create_and_wait`."""
-        ...
-
-    async def run_and_wait(
-        self,
-        audience_id: str,
-        *,
-        data_filter_start_time: datetime | int,
-        data_filter_end_time: datetime | int | None = None,
-        poll: PollPolicy | None = None,
-        if_active: IfActive = "wait",
-    ) -> IngestionRun:
-        """`AISClient.run_and_wait`."""
-        ...
 
 
 @frozen(kw_only=True)
@@ -145,52 +112,3 @@ async def _bulk(
             await limiter.acquire_on_behalf_of(borrower)
             tg.start_soon(one, index, item, borrower)
     return [r for r in results if r is not None]
-
-
-async def create_many(
-    calls: BulkCalls,
-    specs: Iterable[AudienceSpec],
-    *,
-    concurrency: int,
-    wait: bool = True,
-    poll: PollPolicy | None = None,
-    on_progress: OnProgress | None = None,
-) -> list[BulkResult[AudienceSpec, Operation]]:
-    """`AISClient.create_many`, on `calls`."""
-    limit = _check_concurrency(concurrency)
-
-    async def work(spec: AudienceSpec) -> Operation:
-        if wait:
-            return await calls.create_and_wait(spec, poll=poll)
-        return await calls.create_audience(spec)
-
-    return await _bulk(specs, work, concurrency=limit, on_progress=on_progress)
-
-
-async def run_many(
-    calls: BulkCalls,
-    audience_ids: Iterable[str],
-    *,
-    data_filter_start_time: datetime | int,
-    data_filter_end_time: datetime | int | None = None,
-    concurrency: int,
-    if_active: IfActive = "wait",
-    poll: PollPolicy | None = None,
-    on_progress: OnProgress | None = None,
-) -> list[BulkResult[str, IngestionRun]]:
-    """`AISClient.run_many`, on `calls`."""
-    limit = _check_concurrency(concurrency)
-    # One bad window would fail every item alike: refuse it once, before any request.
-    check_run_window(data_filter_start_time, data_filter_end_time)
-    check_if_active(if_active)
-
-    async def work(audience_id: str) -> IngestionRun:
-        return await calls.run_and_wait(
-            audience_id,
-            data_filter_start_time=data_filter_start_time,
-            data_filter_end_time=data_filter_end_time,
-            poll=poll,
-            if_active=if_active,
-        )
-
-    return await _bulk(audience_ids, work, concurrency=limit, on_progress=on_progress)

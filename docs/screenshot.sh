@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the documentation site, serve it on 127.0.0.1 and take headless-chromium
-# screenshots of the home page and one API reference page, to look at as a reader would.
+# screenshots of the home page, API reference pages and a recipe, to look at as a reader would.
 #
 #   bash docs/screenshot.sh [OUT_DIR]        (default: .screenshots/, which git ignores)
 #
@@ -53,3 +53,4 @@ shoot() {  # shoot PAGE PNG
 shoot index.html home.png
 shoot reference/client.html reference-client.png
 shoot reference/models.html reference-models.png
+shoot recipes/temporal.html recipe-temporal.png

@@ -10,6 +10,10 @@ real code, run here against the emulator on virtual time:
   fixture names (`ais`, `emulator`, `clock`, `audience_id`; none at all is fine too) is
   called, with a fresh emulator for each: `ais` is a client of it, `audience_id` an
   audience created on it. Functions with other parameters are only defined.
+
+The recipe pages (`docs/recipes/`) include whole files of `examples/recipes/`, which
+tests/test_recipes.py runs with their engines; the Airflow page's DAG needs the provider
+and is provided by tests/airflow (`NOT_RUN_HERE`). Their lines are checked for width here.
 """
 
 from __future__ import annotations
@@ -107,13 +111,18 @@ def test_the_readme_links_the_local_build_command() -> None:
     assert '-e ".[docs]"' in readme and "mkdocs serve" in readme
 
 
+# A fenced block, with or without attributes after its language (`title="..."`).
+_FENCED = r"^```\w*(?: [^\n]*)?\n(.*?)^```"
+
+
 def test_code_lines_fit_the_page() -> None:
     # The theme shows about 80 columns of code; a longer line hides behind a scrollbar.
+    # A block that includes a file (`--8<-- "path"`, the recipes) shows that file's lines.
     long = [
         f"{page.relative_to(ROOT)}: {line.strip()[:60]}..."
         for page in DOCS.rglob("*.md")
-        for block in re.findall(r"^```\w*\n(.*?)^```", page.read_text(), flags=re.S | re.M)
-        for line in block.splitlines()
+        for block in re.findall(_FENCED, page.read_text(), flags=re.S | re.M)
+        for line in _included(block).splitlines()
         if len(line) > 79
     ]
     assert not long, "code lines over 79 characters:\n" + "\n".join(long)
@@ -154,9 +163,41 @@ def test_the_cli_page_names_every_global_option() -> None:
 
 FIXTURES = frozenset({"ais", "emulator", "clock", "audience_id"})
 
+# Pages whose Python is not run here, and where it is run instead.
+NOT_RUN_HERE = {
+    # The recipes are files under examples/recipes/, included whole by the pages;
+    # tests/test_recipes.py runs them with their engines.
+    **{
+        str(page.relative_to(DOCS)): "tests/test_recipes.py"
+        for page in (DOCS / "recipes").glob("*.md")
+    },
+    # Its DAG imports the Airflow provider (`aep_ais.airflow`, extra `airflow`);
+    # provided by tests/airflow, which runs the provider's example DAG.
+    "recipes/airflow.md": "tests/airflow",
+}
+
+_SNIPPET = re.compile(r'^--8<-- "([^"]+)"$', flags=re.M)
+
+
+def _included(block: str) -> str:
+    """The block as the site shows it: `--8<-- "path"` lines replaced by the file."""
+    return _SNIPPET.sub(lambda m: (ROOT / m.group(1)).read_text(), block)
+
 
 def _python_blocks(page: Path) -> list[str]:
+    if str(page.relative_to(DOCS)) in NOT_RUN_HERE:
+        return []
     return re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.S | re.M)
+
+
+def test_every_page_not_run_here_says_where_its_code_runs() -> None:
+    for name, where in NOT_RUN_HERE.items():
+        page = DOCS / name
+        assert page.is_file(), name
+        included = _SNIPPET.findall(page.read_text())
+        assert included or where in page.read_text(), (
+            f"{name}: include the recipe file, or name {where} on the page"
+        )
 
 
 def _example_blocks() -> list[Any]:

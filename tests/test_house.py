@@ -1,8 +1,8 @@
 """The layers under the client: each works from what it is given, never from the client.
 
 The polling engine takes a fetch callable, a policy, a clock and a deadline; the run
-helpers take a `RunCalls` protocol and a `RunGuard`; the bulk helpers a `BulkCalls`
-protocol. These tests drive each with small in-memory stand-ins, no `AISClient` at all,
+helpers take a `RunCalls` protocol and a `RunGuard`; the bulk engine a work callable.
+These tests drive each with small in-memory stand-ins, no `AISClient` at all,
 and check the seams later work builds on (a check before every start, a record around it).
 """
 
@@ -20,7 +20,7 @@ import aep_ais
 from aep_ais import _bulk, _runs, _waiting
 from aep_ais._guard import RunGuard
 from aep_ais.testing import FakeClock
-from tests.conftest import spec, until
+from tests.conftest import until
 
 AUD = "aud-1"
 SINCE = 1_749_000_000
@@ -219,49 +219,26 @@ def test_the_guard_learns_who_we_are_only_from_a_named_creator() -> None:
     assert guard.for_sandbox("dev").created_by == "me@tech"
 
 
-# Bulk on a protocol ------------------------------------------------------------------------
+# The bulk engine ------------------------------------------------------------------------
 
 
-class Creates:
-    """A `BulkCalls` that fails the second spec."""
-
-    def __init__(self) -> None:
-        self.created: list[str] = []
-
-    async def create_audience(self, spec: aep_ais.AudienceSpec) -> aep_ais.Operation:
-        self.created.append(spec.name)
-        return aep_ais.Operation(operation_id=f"op-{len(self.created)}")
-
-    async def create_and_wait(
-        self, spec: aep_ais.AudienceSpec, *, poll: aep_ais.PollPolicy | None = None
-    ) -> aep_ais.Operation:
-        if spec.name == "b":
+async def test_the_bulk_engine_keeps_input_order_and_each_items_failure() -> None:
+    async def work(name: str) -> str:
+        if name == "b":
             raise aep_ais.OperationFailedError(
                 aep_ais.Operation(operation_id="op-b", status="FAILED")
             )
-        operation = await self.create_audience(spec)
-        return attrs.evolve(operation, status="SUCCESS", audience_id=f"aud-{spec.name}")
+        await anyio.lowlevel.checkpoint()
+        return f"aud-{name}"
 
-    async def run_and_wait(self, audience_id: str, **kwargs: Any) -> aep_ais.IngestionRun:
-        return aep_ais.IngestionRun(run_id=f"run-{audience_id}", status="SUCCESS")
-
-
-async def test_bulk_works_on_a_protocol() -> None:
-    calls = Creates()
-    made = await _bulk.create_many(
-        calls, [spec(name=n) for n in "abc"], concurrency=2, wait=True, poll=None, on_progress=None
+    seen: list[tuple[int, int]] = []
+    made = await _bulk._bulk(
+        "abc", work, concurrency=2, on_progress=lambda done, total: seen.append((done, total))
     )
-    assert [(r.ok, r.value and r.value.audience_id) for r in made] == [
-        (True, "aud-a"),
-        (False, None),
-        (True, "aud-c"),
+    assert [(r.input, r.ok, r.value) for r in made] == [
+        ("a", True, "aud-a"),
+        ("b", False, None),
+        ("c", True, "aud-c"),
     ]
-    ran = await _bulk.run_many(
-        calls,
-        ["x", "y"],
-        data_filter_start_time=SINCE,
-        concurrency=2,
-        poll=None,
-        on_progress=None,
-    )
-    assert [r.value.run_id for r in ran if r.value] == ["run-x", "run-y"]
+    assert isinstance(made[1].error, aep_ais.OperationFailedError)
+    assert seen == [(1, 3), (2, 3), (3, 3)]

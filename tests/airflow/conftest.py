@@ -178,8 +178,9 @@ class RealAirflow:
         dags = self.home / "dags"
         dags.mkdir()
         self.here = Path(__file__).parent
-        examples = self.here.parent.parent / "examples"
-        for source in [*sorted((self.here / "dags").glob("*.py")), *sorted(examples.glob("*.py"))]:
+        # The example DAG only: examples/ also holds recipes for other workflow engines.
+        example = self.here.parent.parent / "examples" / "bulk_ingestion.py"
+        for source in [*sorted((self.here / "dags").glob("*.py")), example]:
             (dags / source.name).write_text(source.read_text())
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},

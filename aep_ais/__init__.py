@@ -52,6 +52,7 @@ from ._models import (
     TTLExtension,
     Unset,
 )
+from ._observe import Hooks, PollEvent, RequestEvent, RetryEvent, WaitEndEvent
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
 from ._quota import Guardrails
 from ._ratelimit import RateLimit
@@ -82,6 +83,7 @@ __all__ = [
     "FormResponse",
     "GatewayTimeoutError",
     "Guardrails",
+    "Hooks",
     "IfActive",
     "IngestionRun",
     "InternalServerError",
@@ -96,11 +98,14 @@ __all__ = [
     "OperationStatus",
     "Page",
     "PermissionDeniedError",
+    "PollEvent",
     "PollPolicy",
     "QuotaExceededError",
     "RateLimit",
     "RateLimitError",
+    "RequestEvent",
     "ResponseTooLargeError",
+    "RetryEvent",
     "RetryPolicy",
     "RunFailedError",
     "RunInProgressError",
@@ -119,6 +124,7 @@ __all__ = [
     "UnprocessableEntityError",
     "Unset",
     "ValidationError",
+    "WaitEndEvent",
     "WaitTimeoutError",
     "__version__",
     "from_dict",

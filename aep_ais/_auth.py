@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_SCOPES",
     "IMS_TOKEN_URL",
     "AuthContext",
+    "BearerAuth",
     "FormResponse",
     "OAuthServerToServer",
     "StaticToken",
@@ -112,6 +113,51 @@ class TokenProvider(Protocol):
     def invalidate(self, token: str) -> None:
         """`token` was refused (401): stop handing it out, if it is still the current one."""
         ...
+
+
+_BEARER = "Bearer "
+
+
+class BearerAuth:
+    """The auth step of one call: httpx's `Auth.async_auth_flow`, unrolled into two awaits.
+
+    Before each send, `sign(headers)` puts the provider's token on the request. After it,
+    `resend(headers, status)` is told the answer's status and says whether to send the
+    same request again (the flow's second `yield`): on the call's first 401 (before the
+    deadline) the server did not act, so the refused token is invalidated, `headers` are
+    signed with a fresh one and the answer is `True`. A provider that cannot refresh (it
+    hands back the refused token) makes it `False`: the 401 stands. Make one per call:
+    the refresh happens at most once in a call. (Plain methods rather than an async
+    generator: asyncio tracks every async generator, which costs each request.)
+    """
+
+    __slots__ = ("_ctx", "_provider", "_refreshed")
+
+    def __init__(self, provider: TokenProvider, ctx: AuthContext) -> None:
+        self._provider = provider
+        self._ctx = ctx
+        self._refreshed = False
+
+    async def sign(self, headers: MutableMapping[str, str]) -> None:
+        """Put a bearer token on `headers` for the next send."""
+        token = await self._provider.get_token(self._ctx)
+        headers["Authorization"] = _BEARER + token
+        del token  # kept in `headers` only, which the transport scrubs on any failure
+
+    async def resend(self, headers: MutableMapping[str, str], status: int) -> bool:
+        """Whether the request just answered `status` is to be sent again, re-signed."""
+        if status != 401 or self._refreshed or self._past_deadline():
+            return False
+        self._refreshed = True
+        # Only a hash is kept: a traceback through this frame must not hold the token.
+        refused = hash(headers["Authorization"])
+        self._provider.invalidate(headers["Authorization"].removeprefix(_BEARER))
+        await self.sign(headers)
+        return hash(headers["Authorization"]) != refused  # the same would be refused again
+
+    def _past_deadline(self) -> bool:
+        deadline = self._ctx.deadline
+        return deadline is not None and self._ctx.clock.now() >= deadline
 
 
 def _check_token_text(value: object, what: str) -> str:
@@ -230,6 +276,7 @@ class OAuthServerToServer:
         # a failure recorded, shares that failure instead of asking IMS once more.
         self._fetches = 0
         self._failure: TokenError | None = None
+        self._cut_short = False  # the current fetch ended at its caller's deadline
 
     def __repr__(self) -> str:
         return (
@@ -268,10 +315,14 @@ class OAuthServerToServer:
                     error_code=failure.error_code,
                 )
             self._failure = None
+            self._cut_short = False
             try:
                 token = await self._fetch(ctx)
             except TokenError as exc:
-                self._failure = exc
+                # A fetch its caller's own deadline cut short says nothing about IMS:
+                # callers queued behind it (later deadlines, or none) ask for themselves.
+                if not self._cut_short:
+                    self._failure = exc
                 raise
             finally:
                 self._fetches += 1
@@ -289,11 +340,11 @@ class OAuthServerToServer:
             try:
                 return await self._fetch_once(ctx)
             except TokenError as exc:
+                if deadline is not None and ctx.clock.now() + (delay or 0.0) >= deadline:
+                    self._cut_short = True  # no retry (or no send) past the wait's deadline
                 transient = exc.status_code is None or exc.status_code in _TRANSIENT_STATUSES
-                if delay is None or not transient:
+                if delay is None or not transient or self._cut_short:
                     raise
-                if deadline is not None and ctx.clock.now() + delay >= deadline:
-                    raise  # the retry would come after the wait's deadline
                 what = "no answer" if exc.status_code is None else f"HTTP {exc.status_code}"
                 logger.debug("token request failed (%s); retrying in %g s", what, delay)
                 await ctx.clock.sleep(delay)

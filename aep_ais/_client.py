@@ -30,6 +30,7 @@ from ._models import (
     _RunListing,
     _RunRequest,
 )
+from ._observe import NO_HOOKS, Hooks, traced
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
 from ._quota import Guardrails, RunLedger, guardrail_scope
 from ._ratelimit import Limiter, RateLimit
@@ -68,6 +69,7 @@ _READ_ONLY = {
     "guardrails": "pass guardrails= when building the client",
     "rate_limit": "pass rate_limit= when building the client",
     "auth": "pass auth= when building the client",
+    "hooks": "pass hooks= when building the client",
 }
 
 
@@ -109,7 +111,11 @@ class AISClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         guardrails: Guardrails | None = PLATFORM_GUARDRAILS,
         rate_limit: RateLimit | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
+        if hooks is not None and not isinstance(hooks, Hooks):
+            raise ValidationError("hooks", "must be an aep_ais.Hooks")
+        self._hooks = hooks or NO_HOOKS
         self._org_id = check_header_value(org_id, "org_id")
         self._sandbox = check_header_value(sandbox, "sandbox")
         if api_key is None:
@@ -191,6 +197,11 @@ class AISClient:
     def clock(self) -> Clock:
         """Time, sleep and jitter of this client (read-only)."""
         return self._clock
+
+    @property
+    def hooks(self) -> Hooks:
+        """The client-wide hooks, shared by every view of this client (read-only)."""
+        return self._hooks
 
     @property
     def guardrails(self) -> Guardrails | None:
@@ -289,6 +300,7 @@ class AISClient:
 
     # Endpoints -----------------------------------------------------------------------
 
+    @traced()
     async def create_audience(self, spec: AudienceSpec) -> Operation:
         """Submit an audience for creation; returns the `Operation` to wait on.
 
@@ -299,7 +311,7 @@ class AISClient:
         """
         check_spec(spec)
         path = "/external-audience/"
-        answer = await self._transport.call("POST", path, into=Operation, body=spec, creates=True)
+        answer = await self._transport.call("POST", path, into=Operation, body=spec)
         operation = answer.value
         _waiting.accepted_id(
             operation.operation_id,
@@ -310,6 +322,7 @@ class AISClient:
         )
         return operation
 
+    @traced("operation_id")
     async def get_operation(self, operation_id: str) -> Operation:
         """Fetch the state of an audience-creation operation."""
         return (await self._get_operation_answer(operation_id)).value
@@ -321,12 +334,14 @@ class AISClient:
         path = f"{self._operations_path}/{check_id(operation_id, 'operation_id')}"
         return await self._transport.call("GET", path, into=Operation, deadline=deadline)
 
+    @traced("audience_id")
     async def update_audience(self, audience_id: str, update: AudienceUpdate) -> ExternalAudience:
         """Change an audience's description, labels, field labels or TTL; returns it."""
         check_update(update)
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}"
         return await self._transport.request("PATCH", path, into=ExternalAudience, body=update)
 
+    @traced("audience_id")
     async def delete_audience(self, audience_id: str) -> None:
         """Delete an audience; raises `NotFoundError` if there is none with that id.
 
@@ -336,11 +351,13 @@ class AISClient:
         path = f"/external-audience/{check_id(audience_id, 'audience_id')}"
         await self._transport.call("DELETE", path, into=None, gone_is_done=True)
 
+    @traced("audience_id")
     async def extend_ttl(self, audience_id: str) -> TTLExtension:
         """Extend an audience's data expiration by its original duration."""
         path = f"/external-audience/extend-ttl/{check_id(audience_id, 'audience_id')}"
         return await self._transport.request("POST", path, into=TTLExtension)
 
+    @traced("audience_id")
     async def start_run(
         self,
         audience_id: str,
@@ -368,9 +385,7 @@ class AISClient:
         ledger = self._ledger
         reservation = None if ledger is None else ledger.reserve(self.sandbox, audience_id)
         try:
-            answer = await self._transport.call(
-                "POST", path, into=IngestionRun, body=body, creates=True
-            )
+            answer = await self._transport.call("POST", path, into=IngestionRun, body=body)
             run = answer.value
             _waiting.accepted_id(
                 run.run_id, "runId", status_code=answer.status_code, method="POST", path=path
@@ -401,6 +416,7 @@ class AISClient:
             ledger.confirm(reservation, run)
         return run
 
+    @traced("audience_id", "run_id")
     async def get_run(self, audience_id: str, run_id: str) -> IngestionRun:
         """Fetch one ingestion run of an audience."""
         return (await self._get_run_answer(audience_id, run_id)).value
@@ -414,6 +430,7 @@ class AISClient:
         )
         return await self._transport.call("GET", path, into=IngestionRun, deadline=deadline)
 
+    @traced("audience_id")
     async def list_runs(
         self,
         audience_id: str,
@@ -465,6 +482,7 @@ class AISClient:
 
     # Waiting and bulk helpers (they live in _waiting.py and _bulk.py) ---------------
 
+    @traced("operation_id")
     async def wait_for_operation(
         self,
         operation_id: str,
@@ -489,6 +507,7 @@ class AISClient:
             on_status=on_status,
         )
 
+    @traced("audience_id", "run_id")
     async def wait_for_run(
         self,
         audience_id: str,
@@ -514,6 +533,7 @@ class AISClient:
             on_status=on_status,
         )
 
+    @traced()
     async def create_and_wait(
         self,
         spec: AudienceSpec,
@@ -542,6 +562,7 @@ class AISClient:
             on_created=on_created,
         )
 
+    @traced("audience_id")
     async def ensure_run(
         self,
         audience_id: str,
@@ -589,6 +610,7 @@ class AISClient:
             policy=poll or self.poll,
         )
 
+    @traced("audience_id")
     async def run_and_wait(
         self,
         audience_id: str,
@@ -627,6 +649,7 @@ class AISClient:
             on_started=on_started,
         )
 
+    @traced()
     async def create_many(
         self,
         specs: Iterable[AudienceSpec | tuple[str, AudienceSpec]],
@@ -659,6 +682,7 @@ class AISClient:
             journal=journal,
         )
 
+    @traced()
     async def run_many(
         self,
         audience_ids: Iterable[str | tuple[str, str]],

@@ -1,8 +1,9 @@
 """The one request pipeline: the only code in the SDK that touches httpx.
 
-Every endpoint goes through `Transport.call`: URL, the platform headers, the bearer token,
-per-request timeouts, retries with backoff and `Retry-After`, the 401 refresh-and-retry,
-error mapping and decoding into a model.
+Every endpoint goes through `Transport.call`: URL, the platform headers, the auth step
+(bearer token, the 401 refresh-and-resend: `BearerAuth`), per-request timeouts, retries
+(decided by `retry_reason`) with backoff and `Retry-After`, error mapping and decoding into
+a model.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import anyio.lowlevel
 import attrs
 import httpx
 
+from . import _observe
 from ._answers import decode_answer, error_from_answer, read_limited, request_id
-from ._auth import AuthContext, FormResponse, TokenProvider, check_secure_url
+from ._auth import AuthContext, BearerAuth, FormResponse, TokenProvider, check_secure_url
 from ._convert import unstructure
 from ._errors import (
     AISError,
@@ -38,7 +40,7 @@ from ._policies import Clock, RetryPolicy, parse_retry_after
 from ._ratelimit import Limiter
 from ._version import __version__
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "Transport"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "Transport", "retry_reason"]
 
 T = TypeVar("T")
 
@@ -65,10 +67,6 @@ class _NoAnswer(Exception):
 
     def __init__(self, error: APIConnectionError) -> None:
         self.error = error
-
-
-def _past(deadline: float | None, clock: Clock) -> bool:
-    return deadline is not None and clock.now() >= deadline
 
 
 def _under_asyncio() -> bool:
@@ -162,6 +160,70 @@ def _total_bound(timeout: httpx.Timeout) -> float | None:
     return max(values) if values else None
 
 
+def retry_reason(error: AISError, method: str, attempt: int, max_attempts: int) -> str | None:
+    """Why attempt `attempt` of a `method` call that failed with `error` is worth another
+    (a short reason for logs and traces), or `None`: a pure decision.
+
+    No answer is retried when the method is idempotent or the connection was never made;
+    an answer is retried when its status is transient (`RETRY_STATUSES`) and the method
+    idempotent, a 429 for any method (the server refused before acting). Never past
+    `max_attempts` (which counts the first).
+    """
+    if attempt >= max_attempts:
+        return None
+    idempotent = method in IDEMPOTENT_METHODS
+    if isinstance(error, APIConnectionError):
+        if idempotent or not error.server_may_have_acted:
+            return "timeout" if isinstance(error, APITimeoutError) else "connection"
+        return None
+    status = getattr(error, "status_code", None)
+    if status in RETRY_STATUSES and (idempotent or status == 429):
+        return f"status {status}"
+    return None
+
+
+async def _retrying(
+    call: _observe.Call | None,
+    method: str,
+    path: str,
+    attempt: int,
+    reason: str,
+    delay: float,
+    error: APIError | APIConnectionError,
+) -> None:
+    """Report a retry: one WARNING, a span event and the `on_retry` hook."""
+    rid = getattr(error, "request_id", None)
+    logger.warning(
+        "%s %s: retrying in %.2fs (%s, attempt %d failed): %s",
+        method,
+        path,
+        delay,
+        reason,
+        attempt,
+        error,
+        extra=_observe.log_extra(
+            call,
+            method=method,
+            path=path,
+            attempt=attempt,
+            retry_reason=reason,
+            retry_wait=round(delay, 3),
+            request_id=rid,
+        ),
+    )
+    if call is not None:
+        call.event(
+            "aep.retry",
+            {"aep.retry.reason": reason, "aep.retry.wait": delay, "aep.retry.attempt": attempt},
+        )
+        hook = call.hooks.on_retry
+        if hook is not None:
+            event = _observe.RetryEvent(
+                method=method, path=path, attempt=attempt, reason=reason, wait=delay, request_id=rid
+            )
+            await call.emit(hook, event)
+
+
 class Transport:
     """Sends requests to the AIS base URL and turns answers into models or errors."""
 
@@ -244,12 +306,11 @@ class Transport:
         into: type[T],
         body: Any = None,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        creates: bool = False,
         deadline: float | None = None,
     ) -> T:
         """Send a request and decode the answer into `into`."""
         answer = await self.call(
-            method, path, into=into, body=body, params=params, creates=creates, deadline=deadline
+            method, path, into=into, body=body, params=params, deadline=deadline
         )
         return answer.value
 
@@ -261,21 +322,18 @@ class Transport:
         into: type[T] | None,
         body: Any = None,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        creates: bool = False,
         deadline: float | None = None,
         gone_is_done: bool = False,
     ) -> Answer[T]:
         """Send a request, retrying per policy, and decode the answer into `into`.
 
-        `creates` marks a POST that makes something: it is retried only when the server
-        surely did not act (no connection was made, 429, or 401 before a token refresh).
+        A POST (which makes something) is retried only when the server surely did not act
+        (no connection was made, 429, or 401 before a token refresh): `retry_reason`.
         `deadline` (a `clock.now()` reading) bounds retries: no retry waits past it.
         `gone_is_done` (a delete) takes a 404 on a retry, after an attempt the server may
         have carried out, as that attempt's success. `into=None` expects no body.
         """
-        response = await self._send(
-            method, path, body, params, creates, deadline, gone_is_done=gone_is_done
-        )
+        response = await self._send(method, path, body, params, deadline, gone_is_done=gone_is_done)
         retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock.time())
         if into is None:
             return Answer(None, response.status_code, retry_after)  # type: ignore[arg-type]
@@ -289,7 +347,6 @@ class Transport:
         path: str,
         body: Any,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None,
-        creates: bool,
         deadline: float | None,
         *,
         gone_is_done: bool = False,
@@ -309,7 +366,7 @@ class Transport:
                 )
         if deadline is None:
             return await self._send_loop(
-                method, path, body, params, creates, None, gone_is_done, self._auth_ctx
+                method, path, body, params, None, gone_is_done, self._auth_ctx
             )
         # A hard bound: the token fetch (and its retries), every attempt and every backoff
         # run inside it. The clock's seconds are real ones, unless the clock says it is
@@ -324,7 +381,7 @@ class Transport:
             )
             with anyio.move_on_after(math.inf if self._virtual else left):
                 return await self._send_loop(
-                    method, path, body, params, creates, deadline, gone_is_done, ctx
+                    method, path, body, params, deadline, gone_is_done, ctx
                 )
         raise APITimeoutError(
             "no answer before the deadline",
@@ -339,12 +396,10 @@ class Transport:
         path: str,
         body: Any,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None,
-        creates: bool,
         deadline: float | None,
         gone_is_done: bool,
         auth_ctx: AuthContext,
     ) -> httpx.Response:
-        idempotent = method in IDEMPOTENT_METHODS and not creates
         content = None
         headers = self._headers.copy()
         if body is not None:
@@ -353,84 +408,51 @@ class Transport:
         url = self.base_url + path
         try:
             policy = self.retry
+            auth = BearerAuth(self._auth, auth_ctx)
+            call = _observe.current()
+            sends = [0]  # HTTP requests sent for this call (resends included)
             attempt = 0
-            refreshed = False
             maybe_done = False  # an earlier attempt may have been carried out
-            refused: tuple[int, APIError] | None = None  # (hash of the refused header, its 401)
             while True:
                 attempt += 1
-                token = await self._auth.get_token(auth_ctx)
-                headers["Authorization"] = f"Bearer {token}"
-                del token  # kept in `headers` only, scrubbed below if an exception leaves
-                if refused is not None and hash(headers["Authorization"]) == refused[0]:
-                    # The provider could not refresh (a static token): the same token would
-                    # only be refused again.
-                    raise refused[1]
-                if self.limiter is not None:
-                    await self.limiter.acquire()
-                started = self.clock.now()
-                error: AISError
-                retry_after: float | None = None
-                try:
-                    response = await self._attempt(
-                        method, url, path, content, headers, params, deadline
-                    )
-                except _NoAnswer as no_answer:
-                    error = no_answer.error
-                    # Keep the httpx exception as the cause the user sees.
-                    error.__cause__ = no_answer.__cause__
-                    retriable = idempotent or not error.server_may_have_acted
-                    if logger.isEnabledFor(logging.DEBUG):
-                        logger.debug(
-                            "%s %s -> no answer: %s (attempt %d, %.1f ms)",
-                            method,
-                            path,
-                            type(error).__name__,
-                            attempt,
-                            (self.clock.now() - started) * 1000,
-                        )
-                else:
-                    status = response.status_code
-                    if logger.isEnabledFor(logging.DEBUG):
-                        logger.debug(
-                            "%s %s -> %d (attempt %d, %.1f ms)",
-                            method,
-                            path,
-                            status,
-                            attempt,
-                            (self.clock.now() - started) * 1000,
-                        )
+                outcome = await self._authed_attempt(
+                    auth,
+                    method,
+                    url,
+                    path,
+                    content,
+                    headers,
+                    params,
+                    deadline,
+                    attempt,
+                    sends,
+                    call,
+                )
+                if isinstance(outcome, httpx.Response):
+                    status = outcome.status_code
                     if 200 <= status < 300:
-                        return response
+                        return outcome
                     if status == 404 and gone_is_done and maybe_done:
                         # The earlier attempt whose answer was lost did the work.
                         logger.debug(
                             "%s %s: gone on retry; the earlier attempt did it", method, path
                         )
-                        return response
-                    if status == 401 and not refreshed and not _past(deadline, self.clock):
-                        # The server did not act on a request it refused: refresh and retry once.
-                        refreshed = True
-                        self._auth.invalidate(headers["Authorization"].removeprefix("Bearer "))
-                        refused = (
-                            hash(headers["Authorization"]),
-                            error_from_answer(response, method, path, self.clock.time()),
-                        )
-                        attempt -= 1
-                        continue
-                    error = error_from_answer(response, method, path, self.clock.time())
-                    retriable = status in RETRY_STATUSES and (idempotent or status == 429)
-                    retry_after = error.retry_after
+                        return outcome
+                    answered = error_from_answer(outcome, method, path, self.clock.time())
+                    error: APIError | APIConnectionError = answered
+                    retry_after = answered.retry_after
                     if status == 429 and self.limiter is not None:
                         self.limiter.on_throttled(retry_after)
-                if not retriable or attempt >= policy.max_attempts:
+                else:
+                    error, retry_after = outcome, None
+                reason = retry_reason(error, method, attempt, policy.max_attempts)
+                if reason is None:
                     raise error
                 maybe_done = maybe_done or error.server_may_have_acted
                 delay = policy.delay(attempt, self.clock.random(), retry_after)
                 if deadline is not None and self.clock.now() + delay >= deadline:
                     raise error
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("%s %s: retrying in %.2fs after %s", method, path, delay, error)
+                await _retrying(call, method, path, attempt, reason, delay, error)
                 await self.clock.sleep(delay)
         except BaseException as exc:
             # A traceback keeps the frames' locals alive: leave no bearer token in them.
@@ -438,6 +460,130 @@ class Transport:
             headers.pop("Authorization", None)
             _scrub_requests(exc)
             raise
+
+    async def _authed_attempt(
+        self,
+        auth: BearerAuth,
+        method: str,
+        url: str,
+        path: str,
+        content: bytes | None,
+        headers: httpx.Headers,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        deadline: float | None,
+        attempt: int,
+        sends: list[int],
+        call: _observe.Call | None,
+    ) -> httpx.Response | APIConnectionError:
+        """One attempt through the auth step: its answer, or the error of no answer.
+
+        A 401 the auth step refreshes for is sent again within the attempt. Each send is
+        reported: a span (when tracing), a DEBUG log line and the `on_request` hook.
+        """
+        # An HTTP span only under a recording call span (a no-op provider costs nothing).
+        otel = None if call is None or call.span is None else _observe.tracer()
+        report = (call is not None and call.hooks.on_request is not None) or logger.isEnabledFor(
+            logging.DEBUG
+        )
+        await auth.sign(headers)
+        while True:
+            if self.limiter is not None:
+                await self.limiter.acquire()
+            started = self.clock.now()
+            sends[0] += 1
+            try:
+                if otel is None:
+                    response = await self._attempt(
+                        method, url, path, content, headers, params, deadline
+                    )
+                else:
+                    response = await self._traced_attempt(
+                        otel, sends[0] - 1, method, url, path, content, headers, params, deadline
+                    )
+            except _NoAnswer as no_answer:
+                error = no_answer.error
+                # Keep the httpx exception as the cause the user sees.
+                error.__cause__ = no_answer.__cause__
+                if report:
+                    await self._answered(call, method, path, attempt, started, None, error)
+                return error
+            if report:
+                await self._answered(call, method, path, attempt, started, response, None)
+            if not await auth.resend(headers, response.status_code):
+                return response
+            # Refused (401): the auth step signed the headers again; resend.
+
+    async def _answered(
+        self,
+        call: _observe.Call | None,
+        method: str,
+        path: str,
+        attempt: int,
+        started: float,
+        response: httpx.Response | None,
+        error: APIConnectionError | None,
+    ) -> None:
+        """Log one send at DEBUG (ids in `extra`) and call the `on_request` hook."""
+        hook = None if call is None else call.hooks.on_request
+        elapsed = self.clock.now() - started
+        status = None if response is None else response.status_code
+        rid = None if response is None else request_id(response.headers)
+        if logger.isEnabledFor(logging.DEBUG):
+            outcome = f"no answer: {type(error).__name__}" if response is None else str(status)
+            logger.debug(
+                "%s %s -> %s (attempt %d, %.1f ms)",
+                method,
+                path,
+                outcome,
+                attempt,
+                elapsed * 1000,
+                extra=_observe.log_extra(
+                    call,
+                    method=method,
+                    path=path,
+                    status_code=status,
+                    attempt=attempt,
+                    request_id=rid,
+                ),
+            )
+        if call is not None and hook is not None:
+            event = _observe.RequestEvent(
+                method=method,
+                path=path,
+                attempt=attempt,
+                status_code=status,
+                error=None if error is None else type(error).__name__,
+                elapsed=elapsed,
+                request_id=rid,
+            )
+            await call.emit(hook, event)
+
+    async def _traced_attempt(
+        self,
+        otel: Any,
+        resend_count: int,
+        method: str,
+        url: str,
+        path: str,
+        content: bytes | None,
+        headers: httpx.Headers,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        deadline: float | None,
+    ) -> httpx.Response:
+        """`_attempt` in a CLIENT span of its own (OpenTelemetry's HTTP conventions)."""
+        if params:
+            url = str(httpx.URL(url, params=params))
+        with _observe.http_span(otel, method, url, resend_count) as span:
+            try:
+                response = await self._attempt(method, url, path, content, headers, None, deadline)
+            except _NoAnswer as no_answer:
+                span.failed(no_answer.error)
+                raise
+            except BaseException as exc:
+                span.failed(exc)
+                raise
+            span.answered(response.status_code, request_id(response.headers))
+            return response
 
     async def _attempt(
         self,

@@ -46,6 +46,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
 
+from . import _observe
 from ._errors import (
     AISError,
     APIConnectionError,
@@ -291,16 +292,20 @@ async def _wait(
 
     clock = timing.clock
     try:
-        return await poll(
-            fetch,
-            policy=policy,
-            clock=clock,
-            deadline=ends_at(clock, policy, monotonic(clock, deadline)),
-            timed_out=timed_out,
-            immediate=immediate,
-            max_hint=timing.max_retry_after,
-            on_status=on_status,
-        )
+        # Poll events, `aep.polls` and the hooks (aep_ais._observe): the engine's fetch,
+        # wrapped.
+        watch = _observe.Watch(kind, ids, clock.now)
+        async with watch:
+            return await poll(
+                watch.fetch(fetch),
+                policy=policy,
+                clock=clock,
+                deadline=ends_at(clock, policy, monotonic(clock, deadline)),
+                timed_out=timed_out,
+                immediate=immediate,
+                max_hint=timing.max_retry_after,
+                on_status=on_status,
+            )
     except AISError as exc:
         # `immediate` is false only right after this call's own create or start.
         if not immediate:

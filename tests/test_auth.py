@@ -284,6 +284,33 @@ async def test_concurrent_callers_share_one_failure_instead_of_hammering_ims() -
     assert len(ims.forms) == 2
 
 
+async def test_a_fetch_cut_short_by_its_callers_deadline_is_not_shared() -> None:
+    # The first caller's wait ends in 0.5 s: after a 503 it gives up rather than retry
+    # past its deadline. A caller queued behind it without a deadline asks IMS itself
+    # instead of inheriting that give-up (seen in the trio soak: calls without a deadline
+    # ended with TokenError during an IMS blip because another wait's deadline cut it).
+    clock = FakeClock()
+    ims = FakeIMS(refusal(503, b"{}"), ok("tok-2"), yields=5)
+    auth = provider()
+    hurried = AuthContext(clock, ims, deadline=clock.now() + 0.5)
+    patient = AuthContext(clock, ims)
+    outcomes: dict[str, object] = {}
+
+    async def one(name: str, ctx: AuthContext) -> None:
+        try:
+            outcomes[name] = await auth.get_token(ctx)
+        except TokenError as exc:
+            outcomes[name] = exc
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one, "hurried", hurried)
+        await anyio.lowlevel.checkpoint()
+        tg.start_soon(one, "patient", patient)
+    assert isinstance(outcomes["hurried"], TokenError)
+    assert outcomes["patient"] == "tok-2"
+    assert len(ims.forms) == 2
+
+
 async def test_a_cancelled_token_request_leaves_no_stale_failure_behind() -> None:
     ims = FakeIMS(refusal(400, b"{}"), ok("tok-2"))
     ctx = AuthContext(FakeClock(), ims)

@@ -38,9 +38,19 @@ def _check(lines: list[str], names: list[str]) -> None:
 
 def test_overhead_prints_both_calls_with_targets() -> None:
     lines = _run("overhead.py", "--calls", "40", "--rounds", "2")
-    _check(lines, ["get_run per call", "create_audience per call"])
+    _check(
+        lines,
+        [
+            "get_run per call",
+            "create_audience per call",
+            "get_run per call, OpenTelemetry no-op provider",
+            "create_audience per call, OpenTelemetry no-op provider",
+        ],
+    )
     assert "target <= 1.15" in lines[0]
     assert "target <= 1.3" in lines[1]
+    assert "target <= 1.25" in lines[2]
+    assert "target <= 1.4" in lines[3]
     assert all(re.search(r"sdk [\d.]+ us, raw [\d.]+ us", line) for line in lines)
 
 

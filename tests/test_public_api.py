@@ -88,6 +88,11 @@ CONTRACT = [
     "WaitTimeoutError",
     "to_dict",
     "from_dict",
+    "Hooks",
+    "RequestEvent",
+    "RetryEvent",
+    "PollEvent",
+    "WaitEndEvent",
 ]
 
 
@@ -153,3 +158,20 @@ def test_every_public_name_and_method_has_a_docstring() -> None:
                 if inspect.isfunction(member) and not (member.__doc__ or "").strip():
                     missing.append(f"{name}.{attr}")
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        *ENDPOINTS,
+        "wait_for_operation",
+        "wait_for_run",
+        "create_and_wait",
+        "run_and_wait",
+        "ensure_run",
+    ],
+)
+def test_traced_methods_keep_their_signature_and_name(method: str) -> None:
+    fn = getattr(aep_ais.AISClient, method)
+    assert fn.__name__ == method
+    assert "self" in inspect.signature(fn).parameters

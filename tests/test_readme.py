@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import aep_ais
 from aep_ais.testing import Emulator, FakeClock
 
@@ -120,6 +122,65 @@ async def test_the_workflow_state_example_hands_a_run_on_as_json() -> None:
         run = await namespace["wait_step"](ais, state)
     assert run.status == aep_ais.RunStatus.SUCCESS
     assert run.run_id == json.loads(state)["run"]["runId"]
+
+
+def test_the_tracing_setup_sends_the_sdks_spans_to_the_exporter() -> None:
+    [setup] = [b for b in _blocks("python") if "def setup_tracing" in b]
+    # In a child: a tracer provider can be set once per process.
+    code = (
+        setup
+        + """
+import anyio
+import aep_ais
+from aep_ais.testing import Emulator, FakeClock
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = setup_tracing(exporter)
+
+async def main():
+    clock = FakeClock()
+    emulator = Emulator(clock=clock)
+    async with aep_ais.AISClient(org_id="readme@AdobeOrg", auth=aep_ais.StaticToken("t"),
+            api_key="k", transport=emulator.transport(), clock=clock) as ais:
+        try:
+            await ais.list_runs("a-1")
+        except aep_ais.NotFoundError:
+            pass
+
+anyio.run(main)
+provider.force_flush()
+print(sorted(s.name for s in exporter.get_finished_spans()))
+"""
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['GET', 'aep_ais.list_runs']"
+
+
+async def test_the_hooks_example_counts_requests_and_retries() -> None:
+    [example] = [b for b in _blocks("python") if "aep_ais_requests_total" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    clock = FakeClock(fixed_random=0.5)
+    emulator = Emulator(clock=clock)
+    emulator.faults.script("GET /external-audience/x/runs", [503])
+    async with aep_ais.AISClient(
+        org_id="readme@AdobeOrg",
+        auth=aep_ais.StaticToken("readme-token"),
+        api_key="readme-key",
+        transport=emulator.transport(),
+        clock=clock,
+        hooks=namespace["HOOKS"],
+    ) as ais:
+        with pytest.raises(aep_ais.NotFoundError):  # no such audience, after a 503
+            await ais.list_runs("a-1")
+    text = namespace["exposition"]()
+    assert 'aep_ais_requests_total{method="GET",status="503"} 1' in text
+    assert 'aep_ais_requests_total{method="GET",status="404"} 1' in text
+    assert 'aep_ais_retries_total{reason="status 503"} 1' in text
 
 
 async def test_the_workflow_steps_example_survives_a_crash_between_start_and_wait() -> None:

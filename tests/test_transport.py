@@ -576,3 +576,26 @@ def test_works_under_trio(make_client: Callable[..., aep_ais.AISClient], clock: 
     assert run.run_id == RUN_ID
     assert route.call_count == 2
     assert clock.sleeps == [0.25]
+
+
+@pytest.mark.parametrize(
+    ("error", "method", "attempt", "reason"),
+    [
+        (aep_ais.APIConnectionError("x", server_may_have_acted=False), "POST", 1, "connection"),
+        (aep_ais.APIConnectionError("x", server_may_have_acted=True), "POST", 1, None),
+        (aep_ais.APIConnectionError("x", server_may_have_acted=True), "GET", 1, "connection"),
+        (aep_ais.APITimeoutError("x", server_may_have_acted=True), "DELETE", 2, "timeout"),
+        (aep_ais.RateLimitError("x", status_code=429), "POST", 1, "status 429"),
+        (aep_ais.ServiceUnavailableError("x", status_code=503), "POST", 1, None),
+        (aep_ais.ServiceUnavailableError("x", status_code=503), "PATCH", 3, "status 503"),
+        (aep_ais.ServiceUnavailableError("x", status_code=503), "GET", 4, None),  # out of attempts
+        (aep_ais.NotFoundError("x", status_code=404), "GET", 1, None),
+        (aep_ais.AuthenticationError("x", status_code=401), "GET", 1, None),
+    ],
+)
+def test_the_retry_decision_is_a_pure_function_of_error_method_and_attempt(
+    error: Exception, method: str, attempt: int, reason: str | None
+) -> None:
+    from aep_ais._transport import retry_reason
+
+    assert retry_reason(error, method, attempt, 4) == reason  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ import anyio
 import anyio.lowlevel
 from attrs import field, frozen
 
-from ._errors import APIConnectionError, TokenError, ValidationError
+from ._errors import APIConnectionError, APITimeoutError, TokenError, ValidationError
 from ._policies import Clock
 
 __all__ = [
@@ -129,7 +129,9 @@ class BearerAuth:
     same request again (the flow's second `yield`): on the call's first 401 (before the
     deadline) the server did not act, so the refused token is invalidated, `headers` are
     signed with a fresh one and the answer is `True`. A provider that cannot refresh (it
-    hands back the refused token) makes it `False`: the 401 stands. Make one per call:
+    hands back the refused token) makes it `False`: the 401 stands. A 401 that comes
+    after the deadline raises `APITimeoutError` (transient: a wait ends as timed out, not
+    as a refused credential). Make one per call:
     the refresh happens at most once in a call. (Plain methods rather than an async
     generator: asyncio tracks every async generator, which costs each request.)
     """
@@ -149,8 +151,15 @@ class BearerAuth:
 
     async def resend(self, headers: MutableMapping[str, str], status: int) -> bool:
         """Whether the request just answered `status` is to be sent again, re-signed."""
-        if status != 401 or self._refreshed or self._past_deadline():
+        if status != 401 or self._refreshed:
             return False
+        if self._past_deadline():
+            # The server did not act, and no fresh token may be tried after the wait's
+            # deadline: the wait ran out of time; the credential is not known to be bad.
+            raise APITimeoutError(
+                "the deadline passed before the request could be sent again with a fresh token",
+                server_may_have_acted=False,
+            )
         self._refreshed = True
         # Only a hash is kept: a traceback through this frame must not hold the token.
         refused = hash(headers["Authorization"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 
 import anyio
+import httpx
 import pytest
 
 import aep_ais
@@ -96,3 +97,31 @@ async def test_a_token_refresh_during_an_ims_blip_sends_nothing_after_the_deadli
     assert [p for t, _, p in emu.request_times if t < deadline].count("/ims/token/v3") >= 1
     assert _sent_at_or_after(emu, deadline) == []
     assert clock.now() <= deadline
+
+
+async def test_a_401_that_arrives_past_the_deadline_ends_the_wait_as_a_timeout() -> None:
+    # The token was revoked and the poll's 401 came back only after the wait's deadline:
+    # no fresh token may be tried then, and the credential is not at fault. The wait ends
+    # as a timeout carrying the ids (retryable), never as an AuthenticationError saying
+    # the server did not act (seen in the trio soak: a resumed wait ended that way).
+    clock = FakeClock(fixed_random=0.5)
+    issued: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token/v3"):
+            issued.append(f"tok-{len(issued)}")
+            return httpx.Response(
+                200, json={"access_token": issued[-1], "token_type": "bearer", "expires_in": 86399}
+            )
+        clock.advance(5.0)  # a slow answer: the deadline passes while it comes
+        return httpx.Response(401, json={"error_code": "401013", "message": "token not valid"})
+
+    auth = aep_ais.OAuthServerToServer("client", "secret")
+    async with aep_ais.AISClient(
+        org_id=ORG, auth=auth, clock=clock, transport=httpx.MockTransport(answer)
+    ) as ais:
+        with pytest.raises(aep_ais.WaitTimeoutError) as caught:
+            await ais.wait_for_run("aud-1", "run-1", poll=aep_ais.PollPolicy(timeout=3.0))
+    assert (caught.value.audience_id, caught.value.run_id) == ("aud-1", "run-1")
+    assert caught.value.retryable
+    assert issued == ["tok-0"]  # no fresh token was fetched past the deadline

@@ -171,7 +171,7 @@ def load_spec(path: str, stdin: TextIO | None = None) -> AudienceSpec:
     else:
         # The SDK reads leniently (the platform adds keys); a person's file is read strictly,
         # so a misspelt key is an error rather than a setting silently left out.
-        unknown = unknown_key(data, spec)
+        unknown = unknown_key(data)
         if unknown is None:
             return spec
         raise CLIError(f"spec file {name}: {unknown}")

@@ -17,20 +17,23 @@ from urllib.parse import urlsplit
 import attrs
 import cattrs
 
-from .._auth import OAuthServerToServer
-from .._client import AISClient
-from .._convert import structure, wire_name
-from .._errors import ValidationError
-from .._models import (
+from aep_ais import (
+    AISClient,
     AudienceField,
     AudienceSpec,
     AudienceUpdate,
+    Clock,
     Encryption,
     IngestionRun,
+    OAuthServerToServer,
     Operation,
+    PollPolicy,
+    RetryPolicy,
     SourceSpec,
+    ValidationError,
 )
-from .._policies import Clock, PollPolicy, RetryPolicy
+
+from .._convert import structure, wire_name
 from .._validation import check_spec, wire_path
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 from .output import Printer, StatusLine

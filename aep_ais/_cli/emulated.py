@@ -10,9 +10,13 @@ from contextlib import asynccontextmanager
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from .._auth import OAuthServerToServer
-from .._client import AISClient
-from .._policies import Clock, PollPolicy
+from aep_ais import (
+    AISClient,
+    Clock,
+    OAuthServerToServer,
+    PollPolicy,
+)
+
 from .errors import EXIT_OTHER, CLIError
 from .trail import Trail
 

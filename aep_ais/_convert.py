@@ -205,13 +205,32 @@ def _encryption_into_source(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _make_converter(*, detailed: bool = False) -> cattrs.Converter:
-    """The converter; `detailed` makes its errors say where in the data they are (slower)."""
+class _MisplacedKeyError(Exception):
+    """A known key in the wrong place of a strictly read body: `key` of `cls`, and why."""
+
+    def __init__(self, cls: type, key: str, problem: str) -> None:
+        super().__init__(problem)
+        self.cl, self.key, self.problem = cls, key, problem
+
+
+def _make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.Converter:
+    """The converter; `detailed` makes its errors say where in the data they are (slower).
+
+    `strict` (which implies `detailed`) makes a key that no model knows an error (cattrs'
+    `ForbiddenExtraKeysError`) and leaves out the leniencies meant for the platform's
+    answers only: an `encryption` beside `sourceSpec.params` or at the top of a create body.
+    """
     # Imported here: see `_get_converter`.
     import cattrs
-    from cattrs.errors import IterableValidationError, IterableValidationNote
+    from cattrs.errors import (
+        AttributeValidationNote,
+        ClassValidationError,
+        IterableValidationError,
+        IterableValidationNote,
+    )
     from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+    detailed = detailed or strict
     conv = cattrs.Converter(detailed_validation=detailed)
     # cattrs >= 24.1 names this; older releases only have the dispatcher behind it.
     get_hook: Any = getattr(conv, "get_structure_hook", None) or conv._structure_func.dispatch
@@ -337,7 +356,7 @@ def _make_converter(*, detailed: bool = False) -> cattrs.Converter:
                 inner_hook = get_hook(inner)
             return inner_hook(value, inner)
 
-        if inner not in _ECHOES:
+        if inner not in _ECHOES or strict:
             return structure_optional
 
         def structure_echo(value: Any, t: type) -> Any:
@@ -357,7 +376,7 @@ def _make_converter(*, detailed: bool = False) -> cattrs.Converter:
         overrides: dict[str, Any] = {}
         for a in attrs.fields(cls):
             overrides[a.name] = override(rename=_wire_name(cls, a.name))
-        fn: Any = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=False, **overrides)
+        fn: Any = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=strict, **overrides)
         aliases = {
             wire: alias
             for (owner, name), alts in _ALIASES.items()
@@ -365,6 +384,26 @@ def _make_converter(*, detailed: bool = False) -> cattrs.Converter:
             for alias in alts
             for wire in (_wire_name(cls, name),)
         }
+        if cls is SourceSpec and strict:
+            # Either form, but nothing beside `params`; what is wrong inside it is named
+            # with `params` in its path.
+            def structure_source_strict(value: Any, t: type) -> Any:
+                if not (isinstance(value, dict) and isinstance(value.get("params"), dict)):
+                    return fn(value, t)
+                beside = [k for k in value if k != "params"]
+                if beside:
+                    raise _MisplacedKeyError(cls, beside[0], "beside params")
+                try:
+                    return fn(value["params"], t)
+                except Exception as exc:  # noqa: BLE001 - given its path, raised below
+                    exc.__notes__ = [
+                        *getattr(exc, "__notes__", []),
+                        AttributeValidationNote("Structuring params", "params", dict),
+                    ]
+                    message = f"While structuring {cls.__name__}"
+                    raise ClassValidationError(message, [exc], cls) from None
+
+            return structure_source_strict
         if cls is SourceSpec:
             # Create requests wrap the source in `params`; audience answers do not. An
             # `encryption` beside `params` is read as if inside it.
@@ -383,6 +422,8 @@ def _make_converter(*, detailed: bool = False) -> cattrs.Converter:
                 if not isinstance(value, dict):
                     raise TypeError(f"expected an object for {cls.__name__}")
                 if "encryption" in value:
+                    if strict and cls is AudienceSpec:
+                        raise _MisplacedKeyError(cls, "encryption", "moved")
                     value = _encryption_into_source(value)
                 return fn(value, t)
 
@@ -396,6 +437,8 @@ def _make_converter(*, detailed: bool = False) -> cattrs.Converter:
                 for wire, alias in aliases.items():
                     if wire not in value and alias in value:
                         value = {**value, wire: value[alias]}
+                        if strict:
+                            del value[alias]
                 return fn(value, t)
 
             return structure_aliased
@@ -424,6 +467,7 @@ def _make_converter(*, detailed: bool = False) -> cattrs.Converter:
 
 _converter: cattrs.Converter | None = None
 _detailed_converter: cattrs.Converter | None = None
+_strict_converter: cattrs.Converter | None = None
 
 
 def _get_converter() -> cattrs.Converter:
@@ -515,23 +559,94 @@ def to_dict(model: Any) -> dict[str, Any]:
     return result
 
 
-def from_dict(cls: type[T], data: Any) -> T:
+def from_dict(cls: type[T], data: Any, *, strict: bool = False) -> T:
     """The model `cls` from its JSON shape (what `to_dict`, or the API, gives).
 
     Reading is as lenient as reading an answer (unknown keys are ignored, unknown status
     strings kept). Raises `ValidationError` for a `cls` that is not a public model, or for
     data that does not fit, naming where: `IngestionRun.details[1].status: ...`.
+
+    With `strict=True` (for data a person wrote, such as a spec file) a key that no model
+    knows is an error too, named by its path in the API's names with the closest known key:
+    `AudienceSpec.fields[0].lables: unknown key; did you mean labels?`. The forms the
+    platform itself accepts stay accepted (`sourceSpec` with or without its `params`
+    wrapper, `ttlInDays` as a numeric string, either spelling of the signature key id);
+    an `encryption` beside `params`, or at the top of an `AudienceSpec` (where older API
+    revisions had it), is an error saying where it goes.
     """
     _check_model_class(cls, "cls")
     if not isinstance(data, dict):
         raise ValidationError(cls.__name__, f"expected an object, got {type(data).__name__}")
-    try:
-        return structure(data, cls)
-    except Exception as exc:  # noqa: BLE001 - the hooks' and cattrs' errors alike
-        # Read it again, slowly, to learn where it does not fit.
-        field, problem = _where(cls, data, exc)
+    if strict:
+        field, problem = _strict_problem(cls, data)
+        if not field:
+            return problem  # type: ignore[no-any-return]
+    else:
+        try:
+            return structure(data, cls)
+        except Exception as exc:  # noqa: BLE001 - the hooks' and cattrs' errors alike
+            # Read it again, slowly, to learn where it does not fit.
+            field, problem = _where(cls, data, exc)
     # Raised here, outside the handler: the cattrs error is no `__context__` of it.
     raise ValidationError(field, problem)
+
+
+# Between the unknown key and the problem in a strict reading's message (see below).
+_KEY_MARK = "\x00"
+
+
+def _strict_problem(cls: type, data: dict[str, Any]) -> tuple[str, Any]:
+    """`("", model)` when `data` reads strictly as `cls`, else where and what is wrong."""
+    import cattrs
+    from cattrs.v import format_exception
+
+    global _strict_converter
+    if _strict_converter is None:
+        _strict_converter = _make_converter(strict=True)
+
+    def problem(exc: BaseException, t: Any) -> str:
+        # cattrs names the object that has unknown keys; the key is added to its path.
+        if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+            key = sorted(exc.extra_fields)[0]
+            return f"{key}{_KEY_MARK}{_unknown_key(exc.cl, key)}"
+        if isinstance(exc, _MisplacedKeyError):
+            if exc.problem == "moved":
+                text = "belongs in sourceSpec.params since the API's newest revision; move it there"
+            elif exc.key in _wire_names(exc.cl):
+                text = "unknown key beside params; move it into params"
+            else:
+                text = _unknown_key(exc.cl, exc.key, ["params"])
+            return f"{exc.key}{_KEY_MARK}{text}"
+        return format_exception(exc, t)
+
+    try:
+        return "", _strict_converter.structure(data, cls)
+    except Exception as exc:  # noqa: BLE001 - turned into the path and problem
+        found = cattrs.transform_error(exc, path=cls.__name__, format_exception=problem)
+        if not found:
+            return cls.__name__, str(exc)
+        text, _, where = found[0].rpartition(" @ ")
+    key, mark, text = text.rpartition(_KEY_MARK)
+    path = _wire_path(cls, where)
+    return (f"{path}.{key}" if mark else path), text
+
+
+def _wire_names(cls: type) -> list[str]:
+    return [_wire_name(cls, a.name) for a in attrs.fields(cls)]
+
+
+def _unknown_key(cls: type, key: str, known: Sequence[str] | None = None) -> str:
+    """`unknown key`, with the closest of `cls`'s keys (case and `_` aside) as a hint."""
+    import difflib
+
+    by_norm = {_norm(k): k for k in (_wire_names(cls) if known is None else known)}
+    close = difflib.get_close_matches(_norm(key), list(by_norm), n=1)
+    return f"unknown key; did you mean {by_norm[close[0]]}?" if close else "unknown key"
+
+
+def _norm(key: str) -> str:
+    # Compared without case and underscores, so `ttl_in_days` finds `ttlInDays` too.
+    return key.replace("_", "").lower()
 
 
 def _where(cls: type, data: Any, first: Exception) -> tuple[str, str]:
@@ -570,6 +685,9 @@ def _wire_path(cls: type, path: str) -> str:
             current = (
                 get_args(current)[0] if get_origin(current) is list and get_args(current) else None
             )
+        elif current is SourceSpec and name == "params":
+            out.append(".params")  # the wrapper of a create body's source: still the source
+            continue
         elif attrs.has(current) and name in attrs.fields_dict(current):
             out.append(f".{_wire_name(current, name)}")
             current = _inner(attrs.fields_dict(current)[name].type)

@@ -13,6 +13,14 @@ from typing import TextIO
 
 import anyio
 
+from aep_ais import (
+    AISError,
+    Clock,
+    OperationFailedError,
+    RunFailedError,
+    SystemClock,
+)
+
 from ._cli.bulk import BULK_COMMANDS
 from ._cli.commands import COMMANDS, Context, dry_run, logout, open_client, validate
 from ._cli.completion import completion_script
@@ -30,8 +38,6 @@ from ._cli.errors import (
 from ._cli.output import Printer
 from ._cli.parser import build_parser, option
 from ._cli.trail import Trail, command_prefix
-from ._errors import AISError, OperationFailedError, RunFailedError
-from ._policies import Clock, SystemClock
 
 __all__ = ["main"]
 

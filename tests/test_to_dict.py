@@ -73,6 +73,8 @@ def test_every_model_round_trips_through_json(cls: type, data: st.DataObject) ->
     back = aep_ais.from_dict(cls, json.loads(text))
     assert back == model
     assert type(back) is cls
+    # What `to_dict` writes has no key a strict reading refuses.
+    assert aep_ais.from_dict(cls, json.loads(text), strict=True) == model
 
 
 def test_the_shape_is_the_apis_own(sample: Any) -> None:
@@ -172,6 +174,134 @@ def test_malformed_data_names_the_path(cls: type, data: Any, where: str, problem
     assert info.value.__cause__ is None and info.value.__context__ is None
 
 
+def _spec(change: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(json.dumps(SAMPLES["create_request"]))
+    change(body)
+    return body
+
+
+def _set(where: list[str | int], key: str, value: Any = "x") -> Any:
+    def change(body: dict[str, Any]) -> None:
+        target: Any = body
+        for step in where:
+            target = target[step]
+        target[key] = value
+
+    return change
+
+
+ENCRYPTION = {"publicKeyId": "k", "signVerificationKeyId": "s"}
+
+
+@pytest.mark.parametrize(
+    ("cls", "data", "where", "problem"),
+    [
+        (
+            aep_ais.AudienceSpec,
+            _spec(_set([], "ttlIndays", 30)),
+            "AudienceSpec.ttlIndays",
+            "unknown key; did you mean ttlInDays?",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _spec(_set([], "ttl_in_days", 30)),
+            "AudienceSpec.ttl_in_days",
+            "unknown key; did you mean ttlInDays?",
+        ),
+        (aep_ais.AudienceSpec, _spec(_set([], "colour")), "AudienceSpec.colour", "unknown key"),
+        (
+            aep_ais.AudienceSpec,
+            _spec(_set(["fields", 1], "lables", [])),
+            "AudienceSpec.fields[1].lables",
+            "unknown key; did you mean labels?",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _spec(_set(["sourceSpec", "params"], "cloud_tpye", "S3")),
+            "AudienceSpec.sourceSpec.params.cloud_tpye",
+            "unknown key; did you mean cloudType?",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _spec(lambda b: b.update(sourceSpec={"path": "a.csv", "tpye": "file"})),
+            "AudienceSpec.sourceSpec.tpye",
+            "unknown key; did you mean type?",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _spec(_set(["sourceSpec", "params"], "encryption", {**ENCRYPTION, "publicKey": "x"})),
+            "AudienceSpec.sourceSpec.params.encryption.publicKey",
+            "unknown key; did you mean publicKeyId?",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _spec(_set(["sourceSpec"], "path", "a.csv")),
+            "AudienceSpec.sourceSpec.path",
+            "unknown key beside params; move it into params",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _spec(_set(["sourceSpec"], "parms", {})),
+            "AudienceSpec.sourceSpec.parms",
+            "unknown key; did you mean params?",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _spec(_set(["sourceSpec"], "encryption", ENCRYPTION)),
+            "AudienceSpec.sourceSpec.encryption",
+            "unknown key beside params; move it into params",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _spec(_set([], "encryption", ENCRYPTION)),
+            "AudienceSpec.encryption",
+            "belongs in sourceSpec.params since the API's newest revision; move it there",
+        ),
+        (
+            aep_ais.IngestionRun,
+            {"runId": RUN_ID, "details": [{"stage": "A"}, {"stage": "B", "flowRunID": "f"}]},
+            "IngestionRun.details[1].flowRunID",
+            "unknown key; did you mean flowRunId?",
+        ),
+    ],
+)
+def test_a_strict_reading_names_an_unknown_key_by_its_path(
+    cls: type, data: Any, where: str, problem: str
+) -> None:
+    assert type(aep_ais.from_dict(cls, data)) is cls  # a lenient reading ignores the key
+    with pytest.raises(aep_ais.ValidationError) as info:
+        aep_ais.from_dict(cls, data, strict=True)
+    assert (info.value.field, info.value.problem) == (where, problem)
+    assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda b: None,
+        lambda b: b.update(sourceSpec=b["sourceSpec"]["params"]),  # without `params`
+        lambda b: b.update(ttlInDays="30"),  # a numeric string
+        lambda b: b["sourceSpec"]["params"].update(encryption=ENCRYPTION),
+        lambda b: b["sourceSpec"]["params"].update(
+            encryption={"publicKeyId": "k", "signVerificationId": "s"}  # the other spelling
+        ),
+    ],
+    ids=["sample", "flat source", "ttl as a string", "encryption", "other key id spelling"],
+)
+def test_a_strict_reading_accepts_every_form_the_platform_accepts(change: Any) -> None:
+    data = _spec(change)
+    strict = aep_ais.from_dict(aep_ais.AudienceSpec, data, strict=True)
+    assert strict == aep_ais.from_dict(aep_ais.AudienceSpec, data)
+
+
+def test_a_strict_reading_checks_values_as_a_lenient_one_does() -> None:
+    data = {"runId": RUN_ID, "createdAt": "yesterday"}
+    for strict in (False, True):
+        with pytest.raises(aep_ais.ValidationError) as info:
+            aep_ais.from_dict(aep_ais.IngestionRun, data, strict=strict)
+        assert info.value.field == "IngestionRun.createdAt"
+
+
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
@@ -187,7 +317,7 @@ def test_from_dict_gives_a_model_or_a_validation_error(cls: type, data: st.DataO
     keys = st.sampled_from(list(aep_ais.to_dict(data.draw(strategy(cls))).keys()) or ["x"])
     value = data.draw(st.dictionaries(keys, _JSON, max_size=4) | _JSON)
     try:
-        result = aep_ais.from_dict(cls, value)
+        result = aep_ais.from_dict(cls, value, strict=data.draw(st.booleans()))
     except aep_ais.ValidationError as exc:
         assert exc.__context__ is None
         assert str(exc).startswith(cls.__name__)

@@ -16,13 +16,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._bulk import BulkResult
-from .._convert import to_dict
-from .._errors import QuotaExceededError
+from aep_ais import (
+    AudienceSpec,
+    BulkResult,
+    Clock,
+    QuotaExceededError,
+    to_dict,
+)
+
 from .._many import create_many as create_many_of
 from .._many import run_many as run_many_of
-from .._models import AudienceSpec
-from .._policies import Clock
 from .commands import Context, load_spec
 from .errors import EXIT_SOME_FAILED, EXIT_USAGE, CLIError
 

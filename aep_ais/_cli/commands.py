@@ -17,20 +17,23 @@ from urllib.parse import urlsplit
 import attrs
 import cattrs
 
-from .._auth import OAuthServerToServer
-from .._client import AISClient
-from .._convert import structure, wire_name
-from .._errors import ValidationError
-from .._models import (
+from aep_ais import (
+    AISClient,
     AudienceField,
     AudienceSpec,
     AudienceUpdate,
+    Clock,
     Encryption,
     IngestionRun,
+    OAuthServerToServer,
     Operation,
+    PollPolicy,
+    RetryPolicy,
     SourceSpec,
+    ValidationError,
 )
-from .._policies import Clock, PollPolicy, RetryPolicy
+
+from .._convert import structure, wire_name
 from .._validation import check_spec, wire_path
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 from .output import Printer, StatusLine
@@ -171,7 +174,7 @@ def load_spec(path: str, stdin: TextIO | None = None) -> AudienceSpec:
     else:
         # The SDK reads leniently (the platform adds keys); a person's file is read strictly,
         # so a misspelt key is an error rather than a setting silently left out.
-        unknown = unknown_key(data, spec)
+        unknown = unknown_key(data)
         if unknown is None:
             return spec
         raise CLIError(f"spec file {name}: {unknown}")

@@ -5,8 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from .._models import AudienceField, AudienceSpec, AudienceUpdate, SourceSpec
-from .._policies import Clock, PollPolicy
+from aep_ais import (
+    AudienceField,
+    AudienceSpec,
+    AudienceUpdate,
+    Clock,
+    PollPolicy,
+    SourceSpec,
+)
+
 from .emulated import emulated_client
 from .output import StatusLine, human
 

@@ -10,9 +10,13 @@ from contextlib import asynccontextmanager
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from .._auth import OAuthServerToServer
-from .._client import AISClient
-from .._policies import Clock, PollPolicy
+from aep_ais import (
+    AISClient,
+    Clock,
+    OAuthServerToServer,
+    PollPolicy,
+)
+
 from .errors import EXIT_OTHER, CLIError
 from .trail import Trail
 
@@ -62,9 +66,8 @@ def serve(ns: argparse.Namespace, stderr: TextIO) -> int:
         raise CLIError(
             "the emulator server needs uvicorn: pip install 'aep-ais[serve]'", EXIT_OTHER
         ) from exc
-    from ..testing import Emulator, FaultPlan
-    from ..testing import serve as serve_emulator
-    from ..testing._server import bind_socket
+    from aep_ais.testing import Emulator, FaultPlan, bind_socket
+    from aep_ais.testing import serve as serve_emulator
 
     shown = f"[{ns.host}]" if ":" in ns.host else ns.host
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC
 
-from .._errors import (
+from aep_ais import (
     APIConnectionError,
     AuthenticationError,
     BadRequestError,

@@ -8,18 +8,19 @@ import shutil
 from datetime import datetime
 from typing import Any, TextIO
 
-from .._convert import to_dict
-from .._models import (
+from aep_ais import (
     UNSET,
     AudienceField,
+    Clock,
     ExternalAudience,
     IngestionRun,
     Operation,
     RunList,
     SourceSpec,
     TTLExtension,
+    to_dict,
 )
-from .._policies import Clock
+
 from .trail import Trail
 
 __all__ = ["Printer", "StatusLine", "short_id", "to_json"]

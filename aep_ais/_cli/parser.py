@@ -8,8 +8,11 @@ import re
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from .._models import RunStatus
-from .._version import __version__
+from aep_ais import (
+    RunStatus,
+    __version__,
+)
+
 from .errors import EXIT_USAGE, epilog
 
 __all__ = ["GLOBAL_OPTIONS", "Parser", "add_command", "build_parser", "option", "parse_date"]

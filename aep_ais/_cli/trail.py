@@ -17,7 +17,10 @@ from datetime import UTC, datetime
 
 import attrs
 
-from .._models import IngestionRun, Operation
+from aep_ais import (
+    IngestionRun,
+    Operation,
+)
 
 __all__ = ["Trail", "command_prefix"]
 

@@ -10,7 +10,7 @@ from ._clock import FakeClock
 from ._emulator import Emulator
 from ._faults import Fault, FaultPlan
 from ._records import AudienceRecord, OperationRecord, RunRecord
-from ._server import running_server, serve
+from ._server import bind_socket, running_server, serve
 from ._tokens import TokenRecord
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "OperationRecord",
     "RunRecord",
     "TokenRecord",
+    "bind_socket",
     "running_server",
     "serve",
 ]

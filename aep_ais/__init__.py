@@ -3,6 +3,7 @@
 from ._auth import AuthContext, FormResponse, OAuthServerToServer, StaticToken, TokenProvider
 from ._bulk import BulkResult, OnItem, OnProgress
 from ._client import DEFAULT_BASE_URL, AISClient
+from ._config import CONFIG_FILE_JWT_KEYS, CONFIG_FILE_KEYS, ENV_VARS
 from ._convert import from_dict, to_dict
 from ._errors import (
     AISError,
@@ -75,9 +76,12 @@ __all__ = [
     "BadGatewayError",
     "BadRequestError",
     "BulkResult",
+    "CONFIG_FILE_JWT_KEYS",
+    "CONFIG_FILE_KEYS",
     "Clock",
     "ConflictError",
     "DEFAULT_BASE_URL",
+    "ENV_VARS",
     "EarlierFailureError",
     "Encryption",
     "ExternalAudience",

@@ -20,9 +20,6 @@ CLI_FILES = [
 STILL_PRIVATE = {
     ("commands.py", "aep_ais._convert", "structure"),
     ("commands.py", "aep_ais._convert", "wire_name"),
-    ("settings.py", "aep_ais._config", "ENV_VARS"),
-    ("settings.py", "aep_ais._config", "FILE_KEYS"),
-    ("settings.py", "aep_ais._config", "JWT_KEYS"),
 }
 
 

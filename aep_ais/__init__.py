@@ -1,8 +1,9 @@
 """aep_ais: an async SDK for the Adobe Experience Platform External Audiences API."""
 
 from ._auth import AuthContext, FormResponse, OAuthServerToServer, StaticToken, TokenProvider
-from ._bulk import BulkResult, OnProgress
+from ._bulk import BulkResult, OnItem, OnProgress
 from ._client import DEFAULT_BASE_URL, AISClient
+from ._config import CONFIG_FILE_JWT_KEYS, CONFIG_FILE_KEYS, ENV_VARS
 from ._convert import from_dict, to_dict
 from ._errors import (
     AISError,
@@ -56,6 +57,7 @@ from ._observe import Hooks, PollEvent, RequestEvent, RetryEvent, WaitEndEvent
 from ._policies import Clock, PollPolicy, RetryPolicy, SystemClock
 from ._quota import Guardrails
 from ._ratelimit import RateLimit
+from ._validation import check_spec
 from ._version import __version__
 from ._waiting import IfActive, OnStatus
 
@@ -74,9 +76,12 @@ __all__ = [
     "BadGatewayError",
     "BadRequestError",
     "BulkResult",
+    "CONFIG_FILE_JWT_KEYS",
+    "CONFIG_FILE_KEYS",
     "Clock",
     "ConflictError",
     "DEFAULT_BASE_URL",
+    "ENV_VARS",
     "EarlierFailureError",
     "Encryption",
     "ExternalAudience",
@@ -91,6 +96,7 @@ __all__ = [
     "MalformedResponseError",
     "NotFoundError",
     "OAuthServerToServer",
+    "OnItem",
     "OnProgress",
     "OnStatus",
     "Operation",
@@ -127,6 +133,7 @@ __all__ = [
     "WaitEndEvent",
     "WaitTimeoutError",
     "__version__",
+    "check_spec",
     "from_dict",
     "to_dict",
 ]

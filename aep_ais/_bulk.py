@@ -9,14 +9,14 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 from attrs import frozen
 
 from ._errors import ValidationError
 
-__all__ = ["BulkResult", "OnProgress"]
+__all__ = ["BulkResult", "OnItem", "OnProgress"]
 
 logger = logging.getLogger("aep_ais")
 
@@ -47,6 +47,14 @@ class BulkResult(Generic[I, V]):
 
 BulkResult.__module__ = "aep_ais"
 
+OnItem = Callable[[int, BulkResult[Any, Any]], object]
+"""Called as `on_item(index, result)` when each item ends; it may be sync or async.
+
+`index` is the item's place in the input and `result` its `BulkResult` (the same one the
+bulk call returns for it). An `Exception` it raises is logged on the `aep_ais` logger at
+WARNING, with its traceback, and otherwise ignored, as for `OnProgress`.
+"""
+
 
 def _check_concurrency(concurrency: object) -> int:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -66,6 +74,18 @@ async def _report(on_progress: OnProgress, done: int, total: int) -> None:
         logger.warning(
             "on_progress(%d, %d) raised; the bulk call goes on", done, total, exc_info=True
         )
+
+
+async def _notify(on_item: OnItem, index: int, result: BulkResult[Any, Any]) -> None:
+    """Call the user's `on_item`; its failure is logged, never the item's or the call's end."""
+    try:
+        outcome = on_item(index, result)
+        if inspect.isawaitable(outcome):
+            await outcome
+    # As for `on_progress`: a display that breaks must not change any item's outcome;
+    # cancellation is a BaseException and still goes through.
+    except Exception:
+        logger.warning("on_item(%d, ...) raised; the bulk call goes on", index, exc_info=True)
 
 
 async def _bulk(

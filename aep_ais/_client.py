@@ -659,6 +659,7 @@ class AISClient:
         poll: PollPolicy | None = None,
         on_progress: _bulk.OnProgress | None = None,
         journal: str | os.PathLike[str] | None = None,
+        on_item: _bulk.OnItem | None = None,
     ) -> list[_bulk.BulkResult[AudienceSpec | tuple[str, AudienceSpec], Operation]]:
         """Create many audiences, at most `concurrency` at once; one `BulkResult` per spec.
 
@@ -669,8 +670,9 @@ class AISClient:
         items without a request, waits for started ones from their operation ids, sends
         only what was never sent, and reports a create whose answer was lost as
         `AnswerLostError` (never sent twice); an unusable journal raises `JournalError`
-        before anything is sent. `on_progress(done, total)` is called after each item; an
-        exception it raises is logged as a warning on the `aep_ais` logger.
+        before anything is sent. `on_progress(done, total)` is called after each item and
+        `on_item(index, result)` when each item ends, with its `BulkResult` (either may be
+        async); an exception either raises is logged as a warning on the `aep_ais` logger.
         """
         return await _many.create_many(
             self,
@@ -680,6 +682,7 @@ class AISClient:
             poll=poll,
             on_progress=on_progress,
             journal=journal,
+            on_item=on_item,
         )
 
     @traced()
@@ -694,6 +697,7 @@ class AISClient:
         poll: PollPolicy | None = None,
         on_progress: _bulk.OnProgress | None = None,
         journal: str | os.PathLike[str] | None = None,
+        on_item: _bulk.OnItem | None = None,
     ) -> list[_bulk.BulkResult[str | tuple[str, str], IngestionRun]]:
         """`run_and_wait` for many audiences, at most `concurrency` at once, in input order.
 
@@ -705,8 +709,9 @@ class AISClient:
         `journal=<path>` keeps an append-only journal: a rerun with it returns finished
         items without a request, resumes started runs from their ids (or finds a run
         whose start answer was lost), and starts only what was never started.
-        `on_progress(done, total)` is called after each item (an exception it raises is
-        logged as a warning and does not stop the batch).
+        `on_progress(done, total)` is called after each item and `on_item(index, result)`
+        when each item ends, with its `BulkResult` (either may be async; an exception
+        either raises is logged as a warning and does not stop the batch).
         """
         return await _many.run_many(
             self,
@@ -719,6 +724,7 @@ class AISClient:
             on_progress=on_progress,
             journal=journal,
             ledger=self._ledger,
+            on_item=on_item,
         )
 
 

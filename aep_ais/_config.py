@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from attrs import define
@@ -19,19 +20,35 @@ from attrs import define
 from ._auth import DEFAULT_SCOPES, IMS_TOKEN_URL, OAuthServerToServer, StaticToken
 from ._errors import ValidationError
 
-__all__ = ["ENV_VARS", "FILE_KEYS", "JWT_KEYS", "client_kwargs_from_env", "client_kwargs_from_file"]
+__all__ = [
+    "CONFIG_FILE_JWT_KEYS",
+    "CONFIG_FILE_KEYS",
+    "ENV_VARS",
+    "FILE_KEYS",
+    "JWT_KEYS",
+    "client_kwargs_from_env",
+    "client_kwargs_from_file",
+]
 
-ENV_VARS = {
-    "org_id": "AEP_ORG_ID",
-    "sandbox": "AEP_SANDBOX",
-    "client_id": "AEP_CLIENT_ID",
-    "client_secret": "AEP_CLIENT_SECRET",
-    "scopes": "AEP_SCOPES",
-    "access_token": "AEP_ACCESS_TOKEN",
-    "api_key": "AEP_API_KEY",
-    "base_url": "AEP_BASE_URL",
-    "token_url": "AEP_TOKEN_URL",
-}
+ENV_VARS: Mapping[str, str] = MappingProxyType(
+    {
+        "org_id": "AEP_ORG_ID",
+        "sandbox": "AEP_SANDBOX",
+        "client_id": "AEP_CLIENT_ID",
+        "client_secret": "AEP_CLIENT_SECRET",
+        "scopes": "AEP_SCOPES",
+        "access_token": "AEP_ACCESS_TOKEN",
+        "api_key": "AEP_API_KEY",
+        "base_url": "AEP_BASE_URL",
+        "token_url": "AEP_TOKEN_URL",
+    }
+)
+"""The environment variable `AISClient.from_env()` reads for each setting, by setting name.
+
+`{"org_id": "AEP_ORG_ID", "sandbox": "AEP_SANDBOX", ...}`; the setting names are the
+`AISClient` keyword arguments (and `client_secret`, `scopes`, `access_token`,
+`token_url` for the credential). Read-only.
+"""
 
 # Config-file keys (lower case, `-` read as `_`) and the setting each one fills. The
 # layout is the one other AEP Python tools write: `org_id`, `client_id`, `secret`,
@@ -54,6 +71,22 @@ FILE_KEYS = {
     "ims_token_url": "token_url",
 }
 JWT_KEYS = frozenset({"private_key", "pathtokey", "path_to_key", "private_key_path"})
+
+# The file tables' public names (read-only views).
+CONFIG_FILE_KEYS: Mapping[str, str] = MappingProxyType(FILE_KEYS)
+"""The keys `AISClient.from_config_file()` reads, each with the setting it fills.
+
+Keys are matched lower case, `-` read as `_` (`sandbox-name` is `sandbox_name`); several
+spellings fill one setting (`secret` and `client_secret`). Other keys are ignored,
+except `CONFIG_FILE_JWT_KEYS`. Read-only.
+"""
+
+CONFIG_FILE_JWT_KEYS: frozenset[str] = JWT_KEYS
+"""Config-file keys of a JWT (service account) credential, which the SDK does not support.
+
+A file that sets one of them and neither a client secret nor an access token is refused
+with a `ValidationError` naming the key, rather than read as a file without a credential.
+"""
 _CLIENT_SETTINGS = frozenset({"org_id", "sandbox", "api_key", "base_url"})
 
 

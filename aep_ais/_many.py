@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
-from ._bulk import BulkResult, OnProgress, _bulk, _check_concurrency
+from ._bulk import BulkResult, OnItem, OnProgress, _bulk, _check_concurrency, _notify
 from ._convert import to_dict, to_epoch
 from ._errors import QuotaExceededError, ValidationError
 from ._journal import Journal, batch_digest
@@ -44,7 +44,6 @@ V = TypeVar("V")
 
 RunItem = str | tuple[str, str]
 CreateItem = AudienceSpec | tuple[str, AudienceSpec]
-OnItem = Callable[[int, BulkResult[Any, Any]], object]
 
 
 class _Client(Protocol):
@@ -138,10 +137,10 @@ async def _run_bulk(
             value = await work(entry)
         except Exception as exc:
             if on_item is not None:
-                on_item(index, BulkResult(input=item, error=exc))
+                await _notify(on_item, index, BulkResult(input=item, error=exc))
             raise
         if on_item is not None:
-            on_item(index, BulkResult(input=item, value=value))
+            await _notify(on_item, index, BulkResult(input=item, value=value))
         return value
 
     try:

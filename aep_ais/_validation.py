@@ -195,7 +195,13 @@ def _named_on_the_wire(exc: ValidationError) -> ValidationError:
 
 
 def check_spec(spec: object) -> AudienceSpec:
-    """`spec` if it satisfies every documented rule for a create request."""
+    """Check `spec` offline against every documented rule for a create request; return it.
+
+    The same check `create_audience` makes before sending. Nothing is sent: a broken spec
+    raises `ValidationError`, whose `field` names the culprit by its Python path
+    (`fields[0].identity_ns`) and `wire_name` as a request body or spec file spells it
+    (`fields[0].identityNs`). Use it to vet specs before a batch, a deploy or a DAG run.
+    """
     try:
         return _check_spec(spec)
     except ValidationError as exc:

@@ -168,6 +168,61 @@ async def test_cancellation_inside_the_progress_callback_still_propagates(
     assert progress == [1]
 
 
+async def test_each_item_is_reported_with_its_index_and_result_as_it_ends(
+    server: FakeAIS, ais: aep_ais.AISClient
+) -> None:
+    inputs = [*specs(3), spec(name="")]  # the last one is refused before sending
+    for i, s in enumerate(inputs[:3]):
+        server.op_span[s.name] = 10.0 - i  # they end in reverse order
+    seen: list[tuple[int, aep_ais.BulkResult[Any, Any]]] = []
+    results = await ais.create_many(inputs, concurrency=4, on_item=lambda i, r: seen.append((i, r)))
+    # Reported as each ends: the refused one first, the longest last, each once.
+    assert seen[0][0] == 3 and seen[-1][0] == 0
+    assert sorted(i for i, _ in seen) == [0, 1, 2, 3]
+    assert {i: r for i, r in seen} == dict(enumerate(results))
+
+
+async def test_an_async_item_callback_is_awaited_for_run_many(
+    server: FakeAIS, ais: aep_ais.AISClient
+) -> None:
+    seen: list[tuple[int, str | None]] = []
+
+    async def on_item(index: int, result: aep_ais.BulkResult[Any, Any]) -> None:
+        await anyio.lowlevel.checkpoint()
+        seen.append((index, result.value.audience_id if result.value else None))
+
+    await ais.run_many(
+        ["aud-a", "aud-b"], data_filter_start_time=SINCE, concurrency=1, on_item=on_item
+    )
+    assert seen == [(0, "aud-a"), (1, "aud-b")]
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_a_failing_item_callback_is_logged_and_changes_no_result(
+    server: FakeAIS, ais: aep_ais.AISClient, caplog: pytest.LogCaptureFixture, is_async: bool
+) -> None:
+    def broken(index: int, result: aep_ais.BulkResult[Any, Any]) -> None:
+        raise ValueError(f"bad {index}")
+
+    async def broken_async(index: int, result: aep_ais.BulkResult[Any, Any]) -> None:
+        await anyio.lowlevel.checkpoint()
+        broken(index, result)
+
+    with caplog.at_level("WARNING", logger="aep_ais"):
+        results = await ais.create_many(
+            [*specs(2), spec(name="")],
+            concurrency=3,
+            on_item=broken_async if is_async else broken,
+        )
+    assert [r.ok for r in results] == [True, True, False]
+    assert isinstance(results[2].error, aep_ais.ValidationError)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert sorted(r.getMessage() for r in warnings) == [
+        f"on_item({i}, ...) raised; the bulk call goes on" for i in range(3)
+    ]
+    assert all(r.exc_info and isinstance(r.exc_info[1], ValueError) for r in warnings)
+
+
 async def test_without_wait_only_the_creates_are_sent(
     server: FakeAIS, ais: aep_ais.AISClient
 ) -> None:

@@ -351,3 +351,13 @@ def test_a_missing_config_file(tmp_path: Path) -> None:
     assert info.value.field == "config_file"
     assert "nope.json" in str(info.value)
     assert "No such file" in str(info.value)
+
+
+def test_the_settings_tables_are_public_and_read_only() -> None:
+    assert aep_ais.ENV_VARS["org_id"] == "AEP_ORG_ID"
+    assert aep_ais.CONFIG_FILE_KEYS["sandbox_name"] == "sandbox"
+    assert "private_key" in aep_ais.CONFIG_FILE_JWT_KEYS
+    with pytest.raises(TypeError):
+        aep_ais.ENV_VARS["org_id"] = "X"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        aep_ais.CONFIG_FILE_KEYS["x"] = "org_id"  # type: ignore[index]

@@ -599,3 +599,14 @@ def test_express_activation_is_not_part_of_an_update() -> None:
         aep_ais.AudienceUpdate(express_activation=True)  # type: ignore[call-arg]
     assert "express_activation" not in {a.name for a in attrs.fields(aep_ais.AudienceUpdate)}
     assert "encryption" not in {a.name for a in attrs.fields(aep_ais.AudienceSpec)}
+
+
+def test_check_spec_is_the_create_check_offline() -> None:
+    good = spec()
+    assert aep_ais.check_spec(good) is good
+    with pytest.raises(aep_ais.ValidationError) as info:
+        aep_ais.check_spec(spec(ttl_in_days=0))
+    assert (info.value.field, info.value.wire_name) == ("ttl_in_days", "ttlInDays")
+    with pytest.raises(aep_ais.ValidationError) as info:
+        aep_ais.check_spec({"name": "not a model"})
+    assert info.value.field == "spec"

@@ -24,8 +24,6 @@ from aep_ais import (
     to_dict,
 )
 
-from .._many import create_many as create_many_of
-from .._many import run_many as run_many_of
 from .commands import Context, load_spec
 from .errors import EXIT_SOME_FAILED, EXIT_USAGE, CLIError
 
@@ -225,8 +223,7 @@ async def create_many(ctx: Context) -> None:
     ns = ctx.ns
     specs = read_specs(ns.source)
     progress = Progress(ctx.printer.stdout, ctx.stderr, ctx.clock, len(specs), ns.concurrency)
-    await create_many_of(
-        ctx.client,
+    await ctx.client.create_many(
         specs,
         concurrency=ns.concurrency,
         wait=not ns.no_wait,
@@ -243,8 +240,7 @@ async def run_many(ctx: Context) -> None:
         raise CLIError("run-many: --until is before --since", EXIT_USAGE)
     ids = read_ids(ns.ids_from)
     progress = Progress(ctx.printer.stdout, ctx.stderr, ctx.clock, len(ids), ns.concurrency)
-    await run_many_of(
-        ctx.client,
+    await ctx.client.run_many(
         ids,
         data_filter_start_time=ns.since,
         data_filter_end_time=ns.until,
@@ -252,7 +248,6 @@ async def run_many(ctx: Context) -> None:
         if_active=ns.if_active,
         poll=ctx.poll,
         journal=ns.journal,
-        ledger=ctx.client._ledger,
         on_item=progress.item,
     )
     progress.finish()

@@ -31,10 +31,10 @@ from aep_ais import (
     RetryPolicy,
     SourceSpec,
     ValidationError,
+    check_spec,
 )
 
 from .._convert import structure, wire_name
-from .._validation import check_spec, wire_path
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 from .output import Printer, StatusLine
 from .parser import option
@@ -241,7 +241,7 @@ def check_spec_file(path: str, stdin: TextIO | None = None) -> AudienceSpec:
         return check_spec(spec)
     except ValidationError as exc:
         name = "stdin" if path == "-" else path
-        raise CLIError(f"spec file {name}: {wire_path(exc.field)}: {exc.problem}") from None
+        raise CLIError(f"spec file {name}: {exc.wire_name}: {exc.problem}") from None
 
 
 def validate(ns: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:

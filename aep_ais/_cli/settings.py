@@ -14,7 +14,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from .._config import ENV_VARS, FILE_KEYS, JWT_KEYS
+from aep_ais import CONFIG_FILE_JWT_KEYS, CONFIG_FILE_KEYS, ENV_VARS
+
 from .errors import EXIT_AUTH, EXIT_USAGE, CLIError
 from .parser import option
 
@@ -48,19 +49,19 @@ def _read_file(path: str) -> dict[str, tuple[str, object]]:
     found: dict[str, tuple[str, object]] = {}
     for original, value in data.items():
         key = str(original).strip().lower().replace("-", "_")
-        setting = FILE_KEYS.get(key)
+        setting = CONFIG_FILE_KEYS.get(key)
         if setting is None:
             if key == "environment" and value not in ("prod", None, ""):
                 raise CLIError(
                     f"bad config file: {path!r} key 'environment': only 'prod' is supported"
                 )
-            close = difflib.get_close_matches(key, list(FILE_KEYS), n=1, cutoff=0.8)
-            if close and key not in _OTHER_TOOLS and key not in JWT_KEYS:
+            close = difflib.get_close_matches(key, list(CONFIG_FILE_KEYS), n=1, cutoff=0.8)
+            if close and key not in _OTHER_TOOLS and key not in CONFIG_FILE_JWT_KEYS:
                 raise CLIError(
                     f"bad config file: {path!r} key {str(original)!r}: unknown key; "
                     f"did you mean {close[0]}?"
                 )
-            if key in JWT_KEYS and value:
+            if key in CONFIG_FILE_JWT_KEYS and value:
                 found.setdefault("jwt", (str(original), value))
             continue
         if value is None or value == "":

@@ -13,10 +13,9 @@ CLI_FILES = [
 ]
 
 
-# What the command line still takes from the SDK's private modules, for want of a public
-# name: the offline rule check and its error paths, the shape reader behind the
-# "not an audience create body" messages, the settings' key tables, and the bulk
-# functions with their per-item callback. The list may only shrink.
+# What the command line still takes from the SDK's private modules: the shape reader
+# behind the "not an audience create body" messages (`from_dict`'s own messages for a
+# value of the wrong type are not yet as clear). The list may only shrink.
 STILL_PRIVATE = {
     ("commands.py", "aep_ais._convert", "structure"),
     ("commands.py", "aep_ais._convert", "wire_name"),

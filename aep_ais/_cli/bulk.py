@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,7 +23,7 @@ from aep_ais import (
     to_dict,
 )
 
-from .commands import Context, load_spec
+from .commands import Context, load_spec, read_input
 from .errors import EXIT_SOME_FAILED, EXIT_USAGE, CLIError
 
 __all__ = ["BULK_COMMANDS", "add_bulk_commands", "create_many", "run_many"]
@@ -88,19 +87,6 @@ def add_bulk_commands(
 # Input ------------------------------------------------------------------------------------
 
 
-def _text(source: str, stdin: TextIO | None) -> tuple[str, str]:
-    name = "stdin" if source == "-" else source
-    try:
-        text = (stdin or sys.stdin).read() if source == "-" else Path(source).read_text("utf-8")
-    except FileNotFoundError as exc:
-        raise CLIError(f"{name}: not found") from exc
-    except UnicodeDecodeError as exc:
-        raise CLIError(f"{name}: not UTF-8 text") from exc
-    except OSError as exc:
-        raise CLIError(f"{name}: cannot be read ({exc.strerror})") from exc
-    return name, text
-
-
 def read_specs(source: str, stdin: TextIO | None = None) -> list[AudienceSpec]:
     """Specs from a folder of spec files (`*.json`, by name) or JSON lines of bodies."""
     if source != "-" and Path(source).is_dir():
@@ -108,7 +94,7 @@ def read_specs(source: str, stdin: TextIO | None = None) -> list[AudienceSpec]:
         if not files:
             raise CLIError(f"{source}: no *.json spec files in this folder")
         return [load_spec(str(f)) for f in files]
-    name, text = _text(source, stdin)
+    name, text = read_input(source, stdin)
     specs = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -125,7 +111,7 @@ def read_specs(source: str, stdin: TextIO | None = None) -> list[AudienceSpec]:
 
 def read_ids(source: str, stdin: TextIO | None = None) -> list[str | tuple[str, str]]:
     """Audience ids, one a line (`#` starts a comment); `SANDBOX ID` names another sandbox."""
-    name, text = _text(source, stdin)
+    name, text = read_input(source, stdin)
     items: list[str | tuple[str, str]] = []
     for number, line in enumerate(text.splitlines(), 1):
         words = line.split("#", 1)[0].split()

@@ -144,17 +144,7 @@ def load_spec(path: str, stdin: TextIO | None = None) -> AudienceSpec:
     Raises `CLIError` naming the problem: a missing or unreadable file, text that is not
     JSON, or JSON that is not a create body.
     """
-    name = "stdin" if path == "-" else path
-    try:
-        text = (stdin or sys.stdin).read() if path == "-" else Path(path).read_text("utf-8")
-    except FileNotFoundError as exc:
-        raise CLIError(f"spec file {name}: not found") from exc
-    except IsADirectoryError as exc:
-        raise CLIError(f"spec file {name}: is a directory") from exc
-    except UnicodeDecodeError as exc:
-        raise CLIError(f"spec file {name}: not UTF-8 text") from exc
-    except OSError as exc:
-        raise CLIError(f"spec file {name}: cannot be read ({exc.strerror})") from exc
+    name, text = read_input(path, stdin, what="spec file ")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -182,6 +172,25 @@ def load_spec(path: str, stdin: TextIO | None = None) -> AudienceSpec:
         f"spec file {name}: not an audience create body: {problem} "
         "(expected the API's camelCase body: name, fields, sourceSpec, ...)"
     )
+
+
+def read_input(source: str, stdin: TextIO | None, *, what: str = "") -> tuple[str, str]:
+    """The text of file `source` (`-`: stdin) and the name to show for it.
+
+    Raises `CLIError` saying what is wrong, as `{what}{name}: ...`.
+    """
+    name = "stdin" if source == "-" else source
+    try:
+        text = (stdin or sys.stdin).read() if source == "-" else Path(source).read_text("utf-8")
+    except FileNotFoundError as exc:
+        raise CLIError(f"{what}{name}: not found") from exc
+    except IsADirectoryError as exc:
+        raise CLIError(f"{what}{name}: is a directory") from exc
+    except UnicodeDecodeError as exc:
+        raise CLIError(f"{what}{name}: not UTF-8 text") from exc
+    except OSError as exc:
+        raise CLIError(f"{what}{name}: cannot be read ({exc.strerror})") from exc
+    return name, text
 
 
 # What the converter raises on data of the wrong shape (it reports no path of its own).

@@ -8,7 +8,10 @@ the create request). Each call of the `sample` fixture returns a fresh deep copy
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio.lowlevel
@@ -256,3 +259,32 @@ def spec(**overrides: Any) -> aep_ais.AudienceSpec:
 def make_spec() -> Callable[..., aep_ais.AudienceSpec]:
     """`make_spec(**overrides)`: a valid `AudienceSpec` with some attributes replaced."""
     return spec
+
+
+def run_pytest_on(path: Path) -> subprocess.CompletedProcess[str]:
+    """Run pytest on one test file, in its folder, with the settings a user's project has.
+
+    For the documentation's pytest examples: asyncio mode auto, warnings as errors.
+    """
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "-W",
+            "error",
+            path.name,
+        ],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

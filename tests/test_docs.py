@@ -22,8 +22,6 @@ import importlib
 import inspect
 import logging
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ import aep_ais.testing
 from aep_ais._cli.errors import EXIT_BROKEN_PIPE, epilog
 from aep_ais._cli.parser import build_parser
 from aep_ais.testing import Emulator, FakeClock
+from tests.conftest import run_pytest_on
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -280,26 +279,6 @@ def test_the_pytest_examples_pass(page: Path, tmp_path: Path) -> None:
     module = "\n\n".join(b for b in _python_blocks(page) if "def test_" in b or "fixture" in b)
     (tmp_path / "test_example.py").write_text(module)
     expected = len(re.findall(r"^(?:async )?def test_", module, flags=re.M))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "asyncio_mode=auto",
-            "-o",
-            "asyncio_default_fixture_loop_scope=function",
-            "-W",
-            "error",
-            "test_example.py",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_pytest_on(tmp_path / "test_example.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{expected} passed" in result.stdout

@@ -14,6 +14,7 @@ import pytest
 
 import aep_ais
 from aep_ais.testing import Emulator, FakeClock
+from tests.conftest import run_pytest_on
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -69,27 +70,7 @@ async def test_the_client_construction_example_builds_a_client() -> None:
 def test_the_emulator_fixture_example_passes_under_pytest(tmp_path: Path) -> None:
     fixture_example = _blocks("python")[2]
     (tmp_path / "test_example.py").write_text(fixture_example)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "asyncio_mode=auto",
-            "-o",
-            "asyncio_default_fixture_loop_scope=function",
-            "-W",
-            "error",
-            "test_example.py",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_pytest_on(tmp_path / "test_example.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
 

@@ -1,17 +1,19 @@
 """`RateLimit`: a request rate shared by a client and its views, slowed down by 429s.
 
-`Limiter` is a token bucket on the client's clock. Its rate starts at `per_second`; a 429
-cuts it by `decrease` (at most once a second, so a burst of 429s answering requests
-sent together counts once) and pauses every sender for the answer's
-`Retry-After`; then the rate climbs back by `per_second * recovery` per second until it
-is `per_second` again (additive increase, multiplicative decrease). Waiters are served in
-turn under one anyio lock, so it works under asyncio and trio alike, and a cancelled
-waiter gives its turn up.
+`Limiter` paces requests with a token bucket on the client's clock and keeps a one-second
+window: never more than `per_second` requests in any second (plus a margin for the way to
+the server). Its rate starts at `per_second`; a 429 cuts it by `decrease` (at most once a
+second, so a burst of 429s answering requests sent together counts once) and pauses every
+sender for the answer's `Retry-After`; then the rate climbs back by
+`per_second * recovery` per second until it is `per_second` again (additive increase,
+multiplicative decrease). Waiters are served in turn under one anyio lock, so it works
+under asyncio and trio alike, and a cancelled waiter gives its turn up.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 import anyio
@@ -42,7 +44,14 @@ def _number(low: float, high: float = math.inf, *, above: bool = True) -> Any:
 
 @frozen(kw_only=True)
 class RateLimit:
-    """At most `per_second` requests a second on average, `burst` at once, for a client.
+    """At most `per_second` requests in any second, `burst` at once, for a client.
+
+    Requests go `1 / per_second` apart, up to `burst` at once after a quiet spell, and
+    never more than `ceil(per_second)` of them in any stretch of one second plus `margin`
+    seconds (a server that counts requests over a one-second window sees each one a little
+    after it left: `margin` is that delay, 50 ms by default; raise it for a distant server).
+    A turn whose sleep ends late on a busy event loop costs the next request nothing (up
+    to one interval), so the pace holds under load.
 
     One limiter serves the client and every view of it (`with_options`). After a 429 the
     rate drops to `decrease` times itself (never below `per_second * floor`) and every
@@ -56,6 +65,7 @@ class RateLimit:
     decrease: float = field(default=0.5, validator=_number(0.0, 1.0))
     recovery: float = field(default=0.05, validator=_number(0.0))
     floor: float = field(default=0.05, validator=_number(0.0, 1.0))
+    margin: float = field(default=0.05, validator=_number(0.0, 60.0, above=False))
 
     @burst.validator
     def _check_burst(self, attribute: object, value: object) -> None:
@@ -67,7 +77,19 @@ RateLimit.__module__ = "aep_ais"
 
 
 class Limiter:
-    """The token bucket of one `RateLimit`, on one clock."""
+    """The schedule of one `RateLimit`, on one clock.
+
+    Two rules decide when a request may go:
+
+    - a token bucket: tokens come at `rate` a second, a request takes one, and a quiet
+      limiter holds at most `burst`. While requests wait their turn it may hold one more:
+      a sleep that ends late (a busy event loop wakes sleepers late) then costs the next
+      request nothing, where it used to push every later request back by the delay. More
+      than one interval of lateness is lost, so a stalled loop never lets a bunch go.
+    - a window: never more than `ceil(per_second)` requests in any stretch of one second
+      plus `margin` (a server that counts a one-second window sees each request a little
+      after it left; the margin covers that delay).
+    """
 
     def __init__(self, policy: RateLimit, clock: Clock) -> None:
         self.policy = policy
@@ -75,6 +97,8 @@ class Limiter:
         self.rate = float(policy.per_second)
         self._tokens = float(policy.burst)
         self._stamp = clock.now()
+        self._waiting = 0  # requests inside `acquire`
+        self._sent: deque[float] = deque(maxlen=math.ceil(policy.per_second))
         self._paused_until = -math.inf
         self._last_cut = -math.inf
         self._lock: anyio.Lock | None = None
@@ -86,25 +110,37 @@ class Limiter:
         target = self.policy.per_second
         if self.rate < target:
             self.rate = min(target, self.rate + target * self.policy.recovery * elapsed)
-        self._tokens = min(float(self.policy.burst), self._tokens + elapsed * self.rate)
+        # One token more than the burst only for time that requests spent waiting their
+        # turn (not paused): that is the lateness of their wake-ups, made up.
+        busy = self._waiting > 0 and now > self._paused_until
+        cap = self.policy.burst + (1 if busy else 0)
+        self._tokens = min(float(cap), self._tokens + elapsed * self.rate)
 
     async def acquire(self) -> None:
         """Wait for this request's turn."""
         if self._lock is None:
             self._lock = anyio.Lock()
-        async with self._lock:
-            while True:
-                now = self.clock.now()
-                self._refill(now)
-                wait = self._paused_until - now
-                if wait <= 0:
-                    # Rounding leaves 0.999...: a wait for the rest would be too short to
-                    # move a clock forward.
-                    if self._tokens >= 1.0 - 1e-9:
+        # Time until now was quiet (no one waiting): it fills the bucket up to `burst`.
+        self._refill(self.clock.now())
+        self._waiting += 1
+        try:
+            async with self._lock:
+                while True:
+                    now = self.clock.now()
+                    self._refill(now)
+                    due = self._paused_until
+                    if self._tokens < 1.0 - 1e-9:
+                        due = max(due, now + (1.0 - self._tokens) / self.rate)
+                    if len(self._sent) == self._sent.maxlen:
+                        due = max(due, self._sent[0] + 1.0 + self.policy.margin)
+                    # (1e-9: float sums of intervals land a hair short of a whole token.)
+                    if now >= due - 1e-9:
                         self._tokens = max(0.0, self._tokens - 1.0)
+                        self._sent.append(now)
                         return
-                    wait = (1.0 - self._tokens) / self.rate
-                await self.clock.sleep(wait)
+                    await self.clock.sleep(due - now)
+        finally:
+            self._waiting -= 1
 
     def on_throttled(self, retry_after: float | None) -> None:
         """A 429 came back: slow down, and pause everyone for its `Retry-After`."""
@@ -116,6 +152,7 @@ class Limiter:
             floor = self.policy.per_second * self.policy.floor
             self.rate = max(floor, self.rate * self.policy.decrease)
             self._last_cut = now
+        # No burst after a 429: the next request waits a whole token at the new rate.
         self._tokens = min(self._tokens, 0.0)
         if retry_after is not None and retry_after > 0:
             self._paused_until = max(self._paused_until, now + min(retry_after, 120.0))

@@ -7,7 +7,9 @@
 - reading is lenient: unknown keys are ignored, unknown status strings are kept as plain
   strings, `ttlInDays` may be an int or a numeric string, `sourceSpec` may come with or
   without its `params` wrapper, and `encryption` is found inside `params`, beside it, or
-  at the top level of the body (where older API revisions put it).
+  at the top level of the body (where older API revisions put it);
+- a value that does not fit is said in JSON's terms by the hooks (`_WrongValueError`:
+  `expected an array, got a number`), and `from_dict` names where, in the data's own names.
 
 `to_dict` and `from_dict` are the public face of this converter, for state kept as JSON.
 """
@@ -50,8 +52,6 @@ __all__ = [
     "to_dict",
     "to_epoch",
     "unstructure",
-    "wire_aliases",
-    "wire_name",
 ]
 
 T = TypeVar("T")
@@ -87,21 +87,6 @@ def _wire_name(cls: type, name: str) -> str:
     return _RENAMES.get((cls, name), _camel(name))
 
 
-def wire_name(cls: type, name: str) -> str:
-    """The JSON key of attribute `name` of model `cls` (`ttl_in_days` -> `ttlInDays`)."""
-    return _wire_name(cls, name)
-
-
-def wire_aliases(cls: type) -> dict[str, str]:
-    """Other spellings the reader accepts for keys of `cls`: alias -> JSON key."""
-    return {
-        alias: _wire_name(owner, name)
-        for (owner, name), alts in _ALIASES.items()
-        if owner is cls
-        for alias in alts
-    }
-
-
 def to_epoch(value: datetime | int | float) -> int:
     """Epoch seconds for a `datetime` (naive means UTC) or a number of seconds."""
     if isinstance(value, datetime):
@@ -118,31 +103,63 @@ def to_epoch(value: datetime | int | float) -> int:
 _MILLISECONDS_FROM = 100_000_000_000
 
 
-def _structure_datetime(value: Any, _: type) -> datetime:
-    if value.__class__ is int and -_MILLISECONDS_FROM < value < _MILLISECONDS_FROM:
-        return datetime.fromtimestamp(value, tz=UTC)  # the usual case: skip the checks below
-    if isinstance(value, bool):
-        raise TypeError(f"expected epoch seconds, got {value!r}")
+class _WrongValueError(TypeError):
+    """A value that does not fit, said in JSON's terms: the message is the whole problem."""
+
+
+def _kind(value: Any) -> str:
+    """What `value` is in JSON's terms: `an object`, `a string`, `null`, ..."""
+    if value is None:
+        return "null"
+    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    for cls, kind in kinds.items():
+        if isinstance(value, cls):
+            return kind
+    return "a number" if isinstance(value, int | float) else f"a {type(value).__name__}"
+
+
+def _shown(value: Any) -> str:
+    """A string or number as it is (a long string cut short), anything else by its kind."""
     if isinstance(value, str):
-        value = float(value)
-    if not isinstance(value, int | float):
-        raise TypeError(f"expected epoch seconds, got {type(value).__name__}")
-    if abs(value) >= _MILLISECONDS_FROM:
-        value = value / 1000
-    return datetime.fromtimestamp(value, tz=UTC)
+        return repr(value if len(value) <= 40 else f"{value[:40]}...")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    return _kind(value)
+
+
+def _not_an_object(value: Any) -> _WrongValueError:
+    return _WrongValueError(f"expected an object, got {_kind(value)}")
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    try:
+        if value.__class__ is int and -_MILLISECONDS_FROM < value < _MILLISECONDS_FROM:
+            return datetime.fromtimestamp(value, tz=UTC)  # the usual case: no checks below
+        if isinstance(value, str):
+            seconds = float(value)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = value
+        else:
+            raise _WrongValueError(f"expected epoch seconds, got {_kind(value)}")
+        if abs(seconds) >= _MILLISECONDS_FROM:
+            seconds = seconds / 1000
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        # Not a number ("x"), or no date at all ("inf", years past 9999).
+        raise _WrongValueError(f"expected epoch seconds, got {_shown(value)}") from None
 
 
 def _structure_int(value: Any, _: type) -> int:
     # Lenient: the platform sends `ttlInDays` both as 40 and as "40".
     if isinstance(value, bool):
-        raise TypeError(f"expected an integer, got {value!r}")
+        raise _WrongValueError("expected an integer, got a boolean")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value.strip())
-    raise TypeError(f"expected an integer, got {value!r}")
+    raise _WrongValueError(f"expected an integer, got {_shown(value)}")
 
 
 def _structure_str(value: Any, _: type) -> str:
@@ -150,13 +167,13 @@ def _structure_str(value: Any, _: type) -> str:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+    raise _WrongValueError(f"expected a string, got {_kind(value)}")
 
 
 def _structure_bool(value: Any, _: type) -> bool:
     if isinstance(value, bool):
         return value
-    raise TypeError(f"expected a boolean, got {value!r}")
+    raise _WrongValueError(f"expected a boolean, got {_shown(value)}")
 
 
 def _status_hook(enum_cls: type[OperationStatus] | type[RunStatus]) -> Any:
@@ -166,7 +183,7 @@ def _status_hook(enum_cls: type[OperationStatus] | type[RunStatus]) -> Any:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise TypeError(f"expected a status string, got {type(value).__name__}")
+            raise _WrongValueError(f"expected a status string, got {_kind(value)}")
         # Unknown statuses are kept as they came: they mean "still going".
         return members.get(value, value)
 
@@ -274,7 +291,7 @@ def _make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.C
                 return []
             # cattrs would split a string into characters, or a dict into its keys.
             if not isinstance(value, list):
-                raise TypeError(f"expected a list, got {type(value).__name__}")
+                raise _WrongValueError(f"expected an array, got {_kind(value)}")
             if item_hook is None:
                 item_hook = get_hook(item)
             if detailed:
@@ -388,12 +405,16 @@ def _make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.C
             # Either form, but nothing beside `params`; what is wrong inside it is named
             # with `params` in its path.
             def structure_source_strict(value: Any, t: type) -> Any:
-                if not (isinstance(value, dict) and isinstance(value.get("params"), dict)):
+                if not isinstance(value, dict):
+                    raise _not_an_object(value)
+                if "params" not in value:
                     return fn(value, t)
                 beside = [k for k in value if k != "params"]
                 if beside:
                     raise _MisplacedKeyError(cls, beside[0], "beside params")
                 try:
+                    if not isinstance(value["params"], dict):
+                        raise _not_an_object(value["params"])
                     return fn(value["params"], t)
                 except Exception as exc:  # noqa: BLE001 - given its path, raised below
                     exc.__notes__ = [
@@ -408,7 +429,9 @@ def _make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.C
             # Create requests wrap the source in `params`; audience answers do not. An
             # `encryption` beside `params` is read as if inside it.
             def structure_source(value: Any, t: type) -> Any:
-                if isinstance(value, dict) and isinstance(value.get("params"), dict):
+                if not isinstance(value, dict):
+                    raise _not_an_object(value)
+                if isinstance(value.get("params"), dict):
                     params = value["params"]
                     if "encryption" in value and "encryption" not in params:
                         params = {**params, "encryption": value["encryption"]}
@@ -420,7 +443,7 @@ def _make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.C
 
             def structure_body(value: Any, t: type) -> Any:
                 if not isinstance(value, dict):
-                    raise TypeError(f"expected an object for {cls.__name__}")
+                    raise _not_an_object(value)
                 if "encryption" in value:
                     if strict and cls is AudienceSpec:
                         raise _MisplacedKeyError(cls, "encryption", "moved")
@@ -433,7 +456,7 @@ def _make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.C
             def structure_aliased(value: Any, t: type) -> Any:
                 if not isinstance(value, dict):
                     # With every attribute optional, a string would read as an empty model.
-                    raise TypeError(f"expected an object for {cls.__name__}")
+                    raise _not_an_object(value)
                 for wire, alias in aliases.items():
                     if wire not in value and alias in value:
                         value = {**value, wire: value[alias]}
@@ -445,7 +468,7 @@ def _make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.C
 
         def structure_checked(value: Any, t: type) -> Any:
             if not isinstance(value, dict):
-                raise TypeError(f"expected an object for {cls.__name__}")
+                raise _not_an_object(value)
             return fn(value, t)
 
         return structure_checked
@@ -564,10 +587,14 @@ def from_dict(cls: type[T], data: Any, *, strict: bool = False) -> T:
 
     Reading is as lenient as reading an answer (unknown keys are ignored, unknown status
     strings kept). Raises `ValidationError` for a `cls` that is not a public model, or for
-    data that does not fit, naming where: `IngestionRun.details[1].status: ...`.
+    data that does not fit, naming where in the API's names and what is wrong in JSON's
+    terms: `AudienceSpec.ttlInDays: expected an integer, got 'soon'`,
+    `AudienceSpec.fields: expected an array, got a number`; a missing key is named at the
+    object it is missing from: `AudienceSpec.fields[0]: missing key 'name'`.
 
     With `strict=True` (for data a person wrote, such as a spec file) a key that no model
-    knows is an error too, named by its path in the API's names with the closest known key:
+    knows is an error too, named by its path with the closest known key, and the error's
+    `extra_key` is that key:
     `AudienceSpec.fields[0].lables: unknown key; did you mean labels?`. The forms the
     platform itself accepts stay accepted (`sourceSpec` with or without its `params`
     wrapper, `ttlInDays` as a numeric string, either spelling of the signature key id);
@@ -576,59 +603,80 @@ def from_dict(cls: type[T], data: Any, *, strict: bool = False) -> T:
     """
     _check_model_class(cls, "cls")
     if not isinstance(data, dict):
-        raise ValidationError(cls.__name__, f"expected an object, got {type(data).__name__}")
+        raise ValidationError(cls.__name__, f"expected an object, got {_kind(data)}")
     if strict:
-        field, problem = _strict_problem(cls, data)
-        if not field:
-            return problem  # type: ignore[no-any-return]
+        model, found = _strict_reading(cls, data)
+        if found is None:
+            return model  # type: ignore[no-any-return]
     else:
         try:
             return structure(data, cls)
         except Exception as exc:  # noqa: BLE001 - the hooks' and cattrs' errors alike
             # Read it again, slowly, to learn where it does not fit.
-            field, problem = _where(cls, data, exc)
+            found = _where(cls, data, exc)
     # Raised here, outside the handler: the cattrs error is no `__context__` of it.
-    raise ValidationError(field, problem)
+    field, problem, key = found
+    raise ValidationError(field, problem, extra_key=key)
 
 
-# Between the unknown key and the problem in a strict reading's message (see below).
-_KEY_MARK = "\x00"
+# Where in the data (in its own names), what is wrong, and the key refused if that is it.
+_Problem = tuple[str, str, str | None]
 
 
-def _strict_problem(cls: type, data: dict[str, Any]) -> tuple[str, Any]:
-    """`("", model)` when `data` reads strictly as `cls`, else where and what is wrong."""
-    import cattrs
-    from cattrs.v import format_exception
-
+def _strict_reading(cls: type, data: dict[str, Any]) -> tuple[Any, _Problem | None]:
+    """`(model, None)` when `data` reads strictly as `cls`, else `(None, problem)`."""
     global _strict_converter
     if _strict_converter is None:
         _strict_converter = _make_converter(strict=True)
+    try:
+        return _strict_converter.structure(data, cls), None
+    except Exception as exc:  # noqa: BLE001 - turned into the path and problem
+        return None, _first_problem(cls, exc)
 
-    def problem(exc: BaseException, t: Any) -> str:
-        # cattrs names the object that has unknown keys; the key is added to its path.
-        if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-            key = sorted(exc.extra_fields)[0]
-            return f"{key}{_KEY_MARK}{_unknown_key(exc.cl, key)}"
-        if isinstance(exc, _MisplacedKeyError):
-            if exc.problem == "moved":
+
+def _first_problem(cls: type, exc: BaseException) -> _Problem:
+    """The first problem that a detailed converter's error `exc` holds, in the data's terms.
+
+    Our hooks' `_WrongValueError`s are said as they are, a missing key at the object it
+    is missing from, an unknown or misplaced key (strict readings) at its own path with
+    the closest known key; anything else in cattrs' own words.
+    """
+    import cattrs
+    from cattrs.v import format_exception
+
+    # For each message `transform_error` makes, in its order: the key refused, if any,
+    # and whether the problem is named at the parent of the path (a missing key).
+    said: list[tuple[str | None, bool]] = []
+
+    def problem(error: BaseException, t: Any) -> str:
+        key, up = None, False
+        if isinstance(error, _WrongValueError):
+            text = str(error)
+        elif isinstance(error, KeyError) and error.args:
+            text, up = f"missing key {error.args[0]!r}", True
+        elif isinstance(error, cattrs.ForbiddenExtraKeysError):
+            key = sorted(error.extra_fields)[0]
+            text = _unknown_key(error.cl, key)
+        elif isinstance(error, _MisplacedKeyError):
+            key = error.key
+            if error.problem == "moved":
                 text = "belongs in sourceSpec.params since the API's newest revision; move it there"
-            elif exc.key in _wire_names(exc.cl):
+            elif error.key in _wire_names(error.cl):
                 text = "unknown key beside params; move it into params"
             else:
-                text = _unknown_key(exc.cl, exc.key, ["params"])
-            return f"{exc.key}{_KEY_MARK}{text}"
-        return format_exception(exc, t)
+                text = _unknown_key(error.cl, error.key, ["params"])
+        else:
+            text = format_exception(error, t)
+        said.append((key, up))
+        return text
 
-    try:
-        return "", _strict_converter.structure(data, cls)
-    except Exception as exc:  # noqa: BLE001 - turned into the path and problem
-        found = cattrs.transform_error(exc, path=cls.__name__, format_exception=problem)
-        if not found:
-            return cls.__name__, str(exc)
-        text, _, where = found[0].rpartition(" @ ")
-    key, mark, text = text.rpartition(_KEY_MARK)
-    path = _wire_path(cls, where)
-    return (f"{path}.{key}" if mark else path), text
+    found = cattrs.transform_error(exc, path=cls.__name__, format_exception=problem)
+    if not found:
+        return cls.__name__, str(exc), None
+    text, _, where = found[0].rpartition(" @ ")
+    key, up = said[0]
+    path = _wire_path(cls, where, parent=up)
+    return (f"{path}.{key}" if key else path), text, key
 
 
 def _wire_names(cls: type) -> list[str]:
@@ -649,21 +697,15 @@ def _norm(key: str) -> str:
     return key.replace("_", "").lower()
 
 
-def _where(cls: type, data: Any, first: Exception) -> tuple[str, str]:
-    import cattrs
-
+def _where(cls: type, data: Any, first: Exception) -> _Problem:
     global _detailed_converter
     if _detailed_converter is None:
         _detailed_converter = _make_converter(detailed=True)
     try:
         _detailed_converter.structure(data, cls)
     except Exception as exc:  # noqa: BLE001 - turned into the path and problem
-        found = cattrs.transform_error(exc, path=cls.__name__)
-        if found:
-            problem, _, where = found[0].rpartition(" @ ")
-            return _wire_path(cls, where), problem
-        return cls.__name__, str(exc)
-    return cls.__name__, f"does not fit: {first}"
+        return _first_problem(cls, exc)
+    return cls.__name__, f"does not fit: {first}", None
 
 
 def _inner(t: Any) -> Any:
@@ -673,11 +715,16 @@ def _inner(t: Any) -> Any:
     return t
 
 
-def _wire_path(cls: type, path: str) -> str:
-    """`IngestionRun.details[1].flow_run_id` in the data's own names: `...[1].flowRunId`."""
+def _wire_path(cls: type, path: str, *, parent: bool = False) -> str:
+    """`IngestionRun.details[1].flow_run_id` in the data's own names: `...[1].flowRunId`.
+
+    With `parent`, the path of the object holding the last key (a source's `params`
+    wrapper left out: its keys are the source's).
+    """
     import re
 
     out = [cls.__name__]
+    wrapper_at = -1
     current: Any = cls
     for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", path[len(cls.__name__) :]):
         if index:
@@ -687,6 +734,7 @@ def _wire_path(cls: type, path: str) -> str:
             )
         elif current is SourceSpec and name == "params":
             out.append(".params")  # the wrapper of a create body's source: still the source
+            wrapper_at = len(out) - 1
             continue
         elif attrs.has(current) and name in attrs.fields_dict(current):
             out.append(f".{_wire_name(current, name)}")
@@ -695,6 +743,10 @@ def _wire_path(cls: type, path: str) -> str:
             out.append(f".{name}")
             current = None
         current = _inner(current) if current is not None else None
+    if parent and len(out) > 1:
+        out.pop()
+        if wrapper_at == len(out) - 1:
+            out.pop()
     return "".join(out)
 
 

@@ -280,14 +280,28 @@ class APITimeoutError(APIConnectionError):
 
 
 class ValidationError(AISError, ValueError):
-    """Bad input, caught before any request was sent; `field` names the culprit."""
+    """Bad input, caught before any request was sent; `field` names the culprit.
+
+    `extra_key` is set by `from_dict(..., strict=True)` when the problem is a key that
+    does not belong where it stands (unknown there, or moved by a newer API revision): that
+    key, the last part of `field`. It is `None` for every other problem, such as a missing
+    key or a value of the wrong type.
+    """
 
     # Nothing was sent, so a failed create can be sent again once the input is fixed.
     server_may_have_acted = False
 
-    def __init__(self, field: str, problem: str, *, wire_name: str | None = None) -> None:
+    def __init__(
+        self,
+        field: str,
+        problem: str,
+        *,
+        wire_name: str | None = None,
+        extra_key: str | None = None,
+    ) -> None:
         self.field = field
         self.problem = problem
+        self.extra_key = extra_key
         # The field as the request body (and a CLI spec file) spells it, e.g. `ttlInDays`.
         self.wire_name = wire_name if wire_name is not None else field
         named = field if self.wire_name == field else f"{field} ({self.wire_name})"

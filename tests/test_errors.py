@@ -506,6 +506,7 @@ PICKLED = [
     aep_ais.APIConnectionError("lost", method="POST", path="/p"),
     aep_ais.APITimeoutError("slow", method="GET", path="/g", server_may_have_acted=False),
     aep_ais.ValidationError("name", "must be a non-empty string"),
+    aep_ais.ValidationError("AudienceSpec.colour", "unknown key", extra_key="colour"),
     aep_ais.TokenError("refused", status_code=400, error_code="invalid_scope"),
     aep_ais.OperationFailedError(aep_ais.Operation(operation_id=OPERATION_ID, status="FAILED")),
     aep_ais.RunFailedError(aep_ais.IngestionRun(run_id=RUN_ID, audience_id=AUDIENCE_ID)),

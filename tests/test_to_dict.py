@@ -141,37 +141,151 @@ def test_from_dict_takes_public_model_classes_only(cls: Any) -> None:
 @pytest.mark.parametrize(
     ("cls", "data", "where", "problem"),
     [
-        (aep_ais.IngestionRun, {}, "IngestionRun.runId", "required field missing"),
+        (aep_ais.IngestionRun, {}, "IngestionRun", "missing key 'runId'"),
         (
             aep_ais.IngestionRun,
             {"runId": RUN_ID, "details": [{"stage": "A"}, {"stage": "B", "flowRunId": {}}]},
             "IngestionRun.details[1].flowRunId",
-            "expected str",
+            "expected a string, got an object",
         ),
         (
             aep_ais.IngestionRun,
             {"runId": RUN_ID, "createdAt": "yesterday"},
             "IngestionRun.createdAt",
-            "expected datetime",
+            "expected epoch seconds, got 'yesterday'",
         ),
-        (aep_ais.IngestionRun, {"runId": RUN_ID, "details": "x"}, "IngestionRun.details", "list"),
+        (
+            aep_ais.IngestionRun,
+            {"runId": RUN_ID, "details": "x"},
+            "IngestionRun.details",
+            "expected an array, got a string",
+        ),
         (
             aep_ais.AudienceSpec,
             {**SAMPLES["create_request"], "fields": [{"name": "a", "labels": ["ok", {}]}]},
             "AudienceSpec.fields[0].labels[1]",
-            "expected str",
+            "expected a string, got an object",
         ),
-        (aep_ais.Operation, {"operationId": "o", "status": 7}, "Operation.status", "expected"),
-        (aep_ais.IngestionRun, [RUN_ID], "IngestionRun", "expected an object, got list"),
+        (
+            aep_ais.Operation,
+            {"operationId": "o", "status": 7},
+            "Operation.status",
+            "expected a status string, got a number",
+        ),
+        (aep_ais.IngestionRun, [RUN_ID], "IngestionRun", "expected an object, got an array"),
     ],
 )
 def test_malformed_data_names_the_path(cls: type, data: Any, where: str, problem: str) -> None:
-    with pytest.raises(aep_ais.ValidationError) as info:
-        aep_ais.from_dict(cls, data)
-    assert info.value.field == where
-    assert problem in info.value.problem
-    # The user sees the SDK's error alone: no cattrs exception behind it.
-    assert info.value.__cause__ is None and info.value.__context__ is None
+    for strict in (False, True):
+        with pytest.raises(aep_ais.ValidationError) as info:
+            aep_ais.from_dict(cls, data, strict=strict)
+        assert (info.value.field, info.value.problem) == (where, problem)
+        # The user sees the SDK's error alone: no cattrs exception behind it.
+        assert info.value.__cause__ is None and info.value.__context__ is None
+        assert info.value.extra_key is None
+
+
+def _body(**change: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(json.dumps(SAMPLES["create_request"]))
+    body.update(change)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("cls", "data", "where", "problem"),
+    [
+        (
+            aep_ais.AudienceSpec,
+            _body(ttlInDays="soon"),
+            "AudienceSpec.ttlInDays",
+            "expected an integer, got 'soon'",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _body(sourceSpec="s3://bucket/a.csv"),
+            "AudienceSpec.sourceSpec",
+            "expected an object, got a string",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _body(fields=3),
+            "AudienceSpec.fields",
+            "expected an array, got a number",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _body(fields=[{"name": "a"}, 7]),
+            "AudienceSpec.fields[1]",
+            "expected an object, got a number",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _body(fields=[{"type": "string"}]),
+            "AudienceSpec.fields[0]",
+            "missing key 'name'",
+        ),
+        (aep_ais.AudienceSpec, {}, "AudienceSpec", "missing key 'name'"),
+        (
+            aep_ais.AudienceSpec,
+            _body(sourceSpec={"params": {"type": "file"}}),
+            "AudienceSpec.sourceSpec",
+            "missing key 'path'",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _body(name=["x"]),
+            "AudienceSpec.name",
+            "expected a string, got an array",
+        ),
+        (
+            aep_ais.AudienceSpec,
+            _body(expressActivation="yes"),
+            "AudienceSpec.expressActivation",
+            "expected a boolean, got 'yes'",
+        ),
+        (
+            aep_ais.IngestionRun,
+            {"runId": RUN_ID, "createdAt": "12x"},
+            "IngestionRun.createdAt",
+            "expected epoch seconds, got '12x'",
+        ),
+        (
+            aep_ais.Operation,
+            {"operationId": "o", "updatedAt": [1]},
+            "Operation.updatedAt",
+            "expected epoch seconds, got an array",
+        ),
+        (
+            aep_ais.Operation,
+            {"operationId": "o", "createdAt": "inf"},
+            "Operation.createdAt",
+            "expected epoch seconds, got 'inf'",
+        ),
+    ],
+)
+def test_from_dict_says_what_is_wrong_in_json_terms(
+    cls: type, data: Any, where: str, problem: str
+) -> None:
+    for strict in (False, True):
+        with pytest.raises(aep_ais.ValidationError) as info:
+            aep_ais.from_dict(cls, data, strict=strict)
+        assert (info.value.field, info.value.problem) == (where, problem), strict
+        assert info.value.extra_key is None
+        assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+def test_a_value_inside_params_is_named_there_by_a_strict_reading() -> None:
+    # A lenient reading takes the source with or without its wrapper, and names the
+    # attribute of the source; a strict one names the key where the file has it.
+    data = _body(sourceSpec={"params": {"path": "a.csv", "encryption": "k"}})
+    expected = [
+        (False, "AudienceSpec.sourceSpec.encryption"),
+        (True, "AudienceSpec.sourceSpec.params.encryption"),
+    ]
+    for strict, where in expected:
+        with pytest.raises(aep_ais.ValidationError) as info:
+            aep_ais.from_dict(aep_ais.AudienceSpec, data, strict=strict)
+        assert (info.value.field, info.value.problem) == (where, "expected an object, got a string")
 
 
 def _spec(change: Any) -> dict[str, Any]:
@@ -272,6 +386,7 @@ def test_a_strict_reading_names_an_unknown_key_by_its_path(
     with pytest.raises(aep_ais.ValidationError) as info:
         aep_ais.from_dict(cls, data, strict=True)
     assert (info.value.field, info.value.problem) == (where, problem)
+    assert info.value.extra_key == where.rpartition(".")[2]
     assert info.value.__cause__ is None and info.value.__context__ is None
 
 

@@ -15,7 +15,6 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import attrs
-import cattrs
 
 from aep_ais import (
     AISClient,
@@ -23,23 +22,20 @@ from aep_ais import (
     AudienceSpec,
     AudienceUpdate,
     Clock,
-    Encryption,
     IngestionRun,
     OAuthServerToServer,
     Operation,
     PollPolicy,
     RetryPolicy,
-    SourceSpec,
     ValidationError,
     check_spec,
+    from_dict,
 )
 
-from .._convert import structure, wire_name
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 from .output import Printer, StatusLine
 from .parser import option
 from .settings import merged_settings, setting_error
-from .strict import unknown_key
 from .tokens import FileTokenStore, cache_dir, cache_disabled
 from .trail import Trail, command_prefix
 
@@ -142,7 +138,10 @@ def load_spec(path: str, stdin: TextIO | None = None) -> AudienceSpec:
     """Read an `AudienceSpec` from a JSON file of the API's create body (`-` is stdin).
 
     Raises `CLIError` naming the problem: a missing or unreadable file, text that is not
-    JSON, or JSON that is not a create body.
+    JSON, or JSON that is not a create body. The SDK reads the platform's answers
+    leniently (the platform may add keys at any time); a person's file is read strictly,
+    so a misspelt key (`"lables"`) is an error with its path and the closest known key,
+    rather than a setting silently left out.
     """
     name, text = read_input(path, stdin, what="spec file ")
     try:
@@ -156,22 +155,17 @@ def load_spec(path: str, stdin: TextIO | None = None) -> AudienceSpec:
     if not isinstance(data, dict):
         raise CLIError(f"spec file {name}: expected a JSON object, got {_kind(data)}")
     try:
-        spec = structure(data, AudienceSpec)
-    except RecursionError:
-        problem = "nested too deeply"
-    except (*_STRUCTURE_ERRORS, cattrs.BaseValidationError) as exc:
-        problem = _shape_problem(data) or _problem_text(exc)
-    else:
-        # The SDK reads leniently (the platform adds keys); a person's file is read strictly,
-        # so a misspelt key is an error rather than a setting silently left out.
-        unknown = unknown_key(data)
-        if unknown is None:
-            return spec
-        raise CLIError(f"spec file {name}: {unknown}")
-    raise CLIError(
-        f"spec file {name}: not an audience create body: {problem} "
-        "(expected the API's camelCase body: name, fields, sourceSpec, ...)"
-    )
+        return from_dict(AudienceSpec, data, strict=True)
+    except ValidationError as exc:
+        # The path in the file's own terms: `fields[0].lables`, or none for the body itself.
+        where = exc.field.removeprefix(AudienceSpec.__name__).removeprefix(".")
+        problem = f"{where}: {exc.problem}" if where else exc.problem
+        if exc.extra_key is not None:
+            raise CLIError(f"spec file {name}: {problem}") from None
+        raise CLIError(
+            f"spec file {name}: not an audience create body: {problem} "
+            "(expected the API's camelCase body: name, fields, sourceSpec, ...)"
+        ) from None
 
 
 def read_input(source: str, stdin: TextIO | None, *, what: str = "") -> tuple[str, str]:
@@ -191,48 +185,6 @@ def read_input(source: str, stdin: TextIO | None, *, what: str = "") -> tuple[st
     except OSError as exc:
         raise CLIError(f"{what}{name}: cannot be read ({exc.strerror})") from exc
     return name, text
-
-
-# What the converter raises on data of the wrong shape (it reports no path of its own).
-_STRUCTURE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
-
-
-def _problem_text(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        return f"missing key {exc.args[0]!r}"
-    return str(exc) or type(exc).__name__
-
-
-def _shape_problem(data: dict[str, Any]) -> str | None:
-    """Where in the body the shape is wrong, found by reading its parts one by one."""
-    parts: list[tuple[str, Any, type]] = []
-    fields = data.get("fields")
-    if isinstance(fields, list):
-        parts += [(f"fields[{i}]", f, AudienceField) for i, f in enumerate(fields)]
-    source = data.get("sourceSpec")
-    if isinstance(source, dict):
-        params = source.get("params")
-        inner, where = (params, "sourceSpec.params") if isinstance(params, dict) else (source, "")
-        if "encryption" in inner:
-            parts.append((f"{where or 'sourceSpec'}.encryption", inner["encryption"], Encryption))
-    if "sourceSpec" in data:
-        parts.append(("sourceSpec", source, SourceSpec))
-    for where, value, cls in parts:
-        if not isinstance(value, dict):
-            return f"{where}: expected an object, got {_kind(value)}"
-        try:
-            structure(value, cls)
-        except (*_STRUCTURE_ERRORS, cattrs.BaseValidationError) as exc:
-            return f"{where}: {_problem_text(exc)}"
-    for attribute in attrs.fields(AudienceSpec):
-        key = wire_name(AudienceSpec, attribute.name)
-        if key not in data:
-            continue
-        try:
-            structure(data[key], attribute.type)  # type: ignore[arg-type]
-        except (*_STRUCTURE_ERRORS, cattrs.BaseValidationError) as exc:
-            return f"{key}: {_problem_text(exc)}"
-    return None
 
 
 def _kind(data: Any) -> str:

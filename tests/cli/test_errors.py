@@ -223,7 +223,10 @@ _SOURCE = '"sourceSpec": {"path": "a.csv"}'
         ("{}", _SHAPE + "missing key 'name'"),
         # snake_case keys are not the API's body: the camelCase key is missing.
         ('{"name": "x", "fields": [], "source_spec": {"path": "a"}}', _SHAPE + "missing key "),
-        ('{"name": "x", "fields": 3, ' + _SOURCE + "}", _SHAPE + "fields: expected a list"),
+        (
+            '{"name": "x", "fields": 3, ' + _SOURCE + "}",
+            _SHAPE + "fields: expected an array, got a number",
+        ),
         ('{"name": ["x"], "fields": [], ' + _SOURCE + "}", _SHAPE + "name: expected a string"),
         (
             '{"name": "x", "fields": [{"name": "a"}, 7], ' + _SOURCE + "}",

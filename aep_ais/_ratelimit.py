@@ -88,7 +88,8 @@ class Limiter:
       than one interval of lateness is lost, so a stalled loop never lets a bunch go.
     - a window: never more than `ceil(per_second)` requests in any stretch of one second
       plus `margin` (a server that counts a one-second window sees each request a little
-      after it left; the margin covers that delay).
+      after it left; the margin covers that delay, and a longer stall of the process is
+      seen and allowed for: `_after_stall`).
     """
 
     def __init__(self, policy: RateLimit, clock: Clock) -> None:
@@ -98,6 +99,7 @@ class Limiter:
         self._tokens = float(policy.burst)
         self._stamp = clock.now()
         self._waiting = 0  # requests inside `acquire`
+        self._fresh = 0  # requests let go since a sleeper last woke (see `_after_stall`)
         self._sent: deque[float] = deque(maxlen=math.ceil(policy.per_second))
         self._paused_until = -math.inf
         self._last_cut = -math.inf
@@ -137,10 +139,32 @@ class Limiter:
                     if now >= due - 1e-9:
                         self._tokens = max(0.0, self._tokens - 1.0)
                         self._sent.append(now)
+                        self._fresh = min(self._fresh + 1, len(self._sent))
                         return
                     await self.clock.sleep(due - now)
+                    self._after_stall(due)
         finally:
             self._waiting -= 1
+
+    def _after_stall(self, due: float) -> None:
+        """Count requests a stall may have held up as sent that much later.
+
+        A sleep that ends well after it should have (more than a quarter of `margin`)
+        means the process stalled: a long garbage collection, a starved CPU. A request let
+        go just before the sleep began may have been held up as long on its way out, and
+        the server then counts it that much later. The window counts it so too, so that the
+        request let go a second after it cannot meet it in the server's window. (The stall
+        lasted at least as long as the sleep was late, and began after that request was
+        let go; `margin` covers the part of it that came before the sleep's end was due.)
+        Each request is looked at once, by the first sleep after it.
+        """
+        fresh, self._fresh = self._fresh, 0
+        late = self.clock.now() - due
+        if late <= self.policy.margin / 4:
+            return
+        sent = self._sent
+        for i in range(len(sent) - fresh, len(sent)):
+            sent[i] += late
 
     def on_throttled(self, retry_after: float | None) -> None:
         """A 429 came back: slow down, and pause everyone for its `Retry-After`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 
 import anyio
 import pytest
@@ -77,21 +78,22 @@ class LateClock(FakeClock):
 
 
 async def test_late_wake_ups_are_made_up() -> None:
-    # Every sleep ends 30 ms late at 10 a second. Once a turn ending late cost the next
-    # one a whole interval after it: 100 requests took 13 s. The grid keeps its slots;
-    # only the window's one-second stretches lose the lateness, once a second.
-    clock = LateClock(0.03)
-    limiter = Limiter(RateLimit(per_second=10, margin=0), clock)
-    times = await _send(limiter, clock, 101)
-    assert times[-1] == pytest.approx(10 * (1.0 + 0.03))
-    assert _most_in_a_window(times, 1.0) == 10
+    # Every sleep ends 10 ms late at 20 a second (a busy loop, not a stall: under a quarter
+    # of the 50 ms margin). Once a turn ending late cost the next one a whole interval
+    # after it: 200 requests took 12 s. The grid keeps its slots; only the window's
+    # one-second stretches lose the lateness, once a second.
+    clock = LateClock(0.01)
+    limiter = Limiter(RateLimit(per_second=20, margin=0.05), clock)
+    times = await _send(limiter, clock, 201)
+    assert times[-1] == pytest.approx(10 * (1.05 + 0.01))
+    assert _most_in_a_window(times, 1.05) == 20
 
 
 @pytest.mark.parametrize("burst", [1, 3])
 async def test_concurrent_senders_on_a_late_clock_keep_the_rate(burst: int) -> None:
-    # 300 senders queued at once on a clock whose sleeps end up to 0.8 interval late.
-    clock = LateClock(0.04, jitter=True)
-    policy = RateLimit(per_second=20, burst=burst, margin=0.02)
+    # 300 senders queued at once on a clock whose sleeps end up to 12 ms late.
+    clock = LateClock(0.012, jitter=True)
+    policy = RateLimit(per_second=20, burst=burst, margin=0.05)
     limiter = Limiter(policy, clock)
     sent: list[float] = []
 
@@ -104,14 +106,44 @@ async def test_concurrent_senders_on_a_late_clock_keep_the_rate(burst: int) -> N
             tg.start_soon(one)
     assert len(sent) == 300
     assert sent == sorted(sent)
-    assert _most_in_a_window(sent, 1.02) <= 20
+    assert _most_in_a_window(sent, 1.05) <= 20
     # Pacing: in any stretch, no more than its length at the rate plus the burst and one
     # made-up interval.
     for width in (0.05, 0.1, 0.25, 0.5):
         assert _most_in_a_window(sent, width) <= width * 20 + burst + 1
     # Lateness is made up, but once a window (15 of them): losing it on every request, as
-    # the bucket once did, took 300 * (0.05 + 0.02) = 21 s on average.
-    assert sent[-1] <= 300 / 20 * 1.02 + 15 * 0.04
+    # the bucket once did, takes 300 * (0.05 + 0.006) = 16.8 s on average.
+    assert sent[-1] <= 300 / 20 * 1.05 + 15 * 0.012
+
+
+class StallingClock(FakeClock):
+    """A fake clock on which the process stalls once, for `stall` seconds, during a sleep."""
+
+    def __init__(self, stall: float, at_sleep: int) -> None:
+        super().__init__()
+        self.stall, self.at_sleep, self.count = stall, at_sleep, 0
+
+    async def sleep(self, seconds: float) -> None:
+        self.count += 1
+        await super().sleep(seconds + (self.stall if self.count == self.at_sleep else 0.0))
+
+
+@pytest.mark.parametrize("per_second", [0.5, 4, 10, 100])
+async def test_a_request_held_up_by_a_stall_is_counted_from_its_end(per_second: float) -> None:
+    # The process stalls for 0.3 s (a long garbage collection) just after a request was let
+    # go and before it went out: the server sees it 0.3 s late. The request let go a
+    # second after it must not meet it in the server's one-second window.
+    stall = 0.3
+    clock = StallingClock(stall, at_sleep=3)
+    limiter = Limiter(RateLimit(per_second=per_second, margin=0.05), clock)
+    n = 3 * math.ceil(per_second) + 5
+    granted = await _send(limiter, clock, n)
+    # The request let go before the third sleep (the stalled one) is the third.
+    arrived = sorted(t + (stall if i == 2 else 0.0) for i, t in enumerate(granted))
+    # What a server counting a one-second window sees when each request arrives.
+    for t in arrived:
+        in_window = bisect.bisect_right(arrived, t) - bisect.bisect_right(arrived, t - 1.0)
+        assert in_window <= math.ceil(per_second)
 
 
 async def test_a_quiet_spell_allows_the_burst_and_no_more() -> None:

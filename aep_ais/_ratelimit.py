@@ -99,7 +99,8 @@ class Limiter:
         self._tokens = float(policy.burst)
         self._stamp = clock.now()
         self._waiting = 0  # requests inside `acquire`
-        self._fresh = 0  # requests let go since a sleeper last woke (see `_after_stall`)
+        self._fresh = 0  # requests let go since the last turn (see `_after_stall`)
+        self._expected = math.inf  # when the next turn is due, if one is
         self._sent: deque[float] = deque(maxlen=math.ceil(policy.per_second))
         self._paused_until = -math.inf
         self._last_cut = -math.inf
@@ -129,6 +130,7 @@ class Limiter:
             async with self._lock:
                 while True:
                     now = self.clock.now()
+                    self._after_stall(now)
                     self._refill(now)
                     due = self._paused_until
                     if self._tokens < 1.0 - 1e-9:
@@ -140,26 +142,31 @@ class Limiter:
                         self._tokens = max(0.0, self._tokens - 1.0)
                         self._sent.append(now)
                         self._fresh = min(self._fresh + 1, len(self._sent))
+                        # The request queued behind this one, if any, takes its turn now.
+                        self._expected = now if self._waiting > 1 else math.inf
                         return
+                    self._expected = due
                     await self.clock.sleep(due - now)
-                    self._after_stall(due)
         finally:
             self._waiting -= 1
+            if not self._waiting:
+                self._expected = math.inf
 
-    def _after_stall(self, due: float) -> None:
+    def _after_stall(self, now: float) -> None:
         """Count requests a stall may have held up as sent that much later.
 
-        A sleep that ends well after it should have (more than a quarter of `margin`)
-        means the process stalled: a long garbage collection, a starved CPU. A request let
-        go just before the sleep began may have been held up as long on its way out, and
-        the server then counts it that much later. The window counts it so too, so that the
-        request let go a second after it cannot meet it in the server's window. (The stall
-        lasted at least as long as the sleep was late, and began after that request was
-        let go; `margin` covers the part of it that came before the sleep's end was due.)
-        Each request is looked at once, by the first sleep after it.
+        The limiter knows when it should run next: a sleeper when its sleep ends, a
+        request queued behind one let go at once. Running later than that by more than a
+        quarter of `margin` means the process stalled (a long garbage collection, a
+        starved CPU), and a request let go just before may have been held up as long on
+        its way out: the server counts it that much later. The window counts it so too,
+        so that the request let go a second after it cannot meet it in the server's
+        window. Each request is looked at once, by the first turn due after it.
         """
+        if self._expected == math.inf:
+            return  # no turn was due: nothing to tell a stall by
         fresh, self._fresh = self._fresh, 0
-        late = self.clock.now() - due
+        late, self._expected = now - self._expected, math.inf
         if late <= self.policy.margin / 4:
             return
         sent = self._sent

@@ -47,11 +47,14 @@ class RateLimit:
     """At most `per_second` requests in any second, `burst` at once, for a client.
 
     Requests go `1 / per_second` apart, up to `burst` at once after a quiet spell, and
-    never more than `ceil(per_second)` of them in any stretch of one second plus `margin`
-    seconds (a server that counts requests over a one-second window sees each one a little
-    after it left: `margin` is that delay, 50 ms by default; raise it for a distant server).
-    A turn whose sleep ends late on a busy event loop costs the next request nothing (up
-    to one interval), so the pace holds under load.
+    never more than `per_second` (rounded up) of them in any stretch of one second plus
+    `margin` seconds: a server that counts requests over a one-second window sees each one
+    a little after it left, and `margin` covers how much that delay varies (50 ms by
+    default; raise it for a jittery network). `burst` is at most `per_second` rounded up,
+    since a server counting a second refuses more. A turn whose sleep ends late on a busy
+    event loop costs the next request nothing (up to one interval), so the pace holds
+    under load; a stall of the whole process while requests queue (a long garbage
+    collection) is seen, and the requests it held up are counted from its end.
 
     One limiter serves the client and every view of it (`with_options`). After a 429 the
     rate drops to `decrease` times itself (never below `per_second * floor`) and every
@@ -60,17 +63,24 @@ class RateLimit:
     `AISClient(rate_limit=RateLimit(per_second=50))`.
     """
 
-    per_second: float = field(validator=_number(0.0))
+    per_second: float = field(validator=_number(0.0, 10_000.0))
     burst: int = field(default=1)
     decrease: float = field(default=0.5, validator=_number(0.0, 1.0))
     recovery: float = field(default=0.05, validator=_number(0.0))
     floor: float = field(default=0.05, validator=_number(0.0, 1.0))
-    margin: float = field(default=0.05, validator=_number(0.0, 60.0, above=False))
+    margin: float = field(default=0.05, validator=_number(0.0, 1.0, above=False))
 
     @burst.validator
     def _check_burst(self, attribute: object, value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValidationError("burst", f"must be a whole number of at least 1, got {value!r}")
+        most = math.ceil(self.per_second)
+        if value > most:
+            raise ValidationError(
+                "burst",
+                f"must be at most per_second rounded up ({most}): a server allowing "
+                f"{self.per_second:g} requests a second refuses more at once, got {value!r}",
+            )
 
 
 RateLimit.__module__ = "aep_ais"
@@ -81,15 +91,17 @@ class Limiter:
 
     Two rules decide when a request may go:
 
-    - a token bucket: tokens come at `rate` a second, a request takes one, and a quiet
-      limiter holds at most `burst`. While requests wait their turn it may hold one more:
-      a sleep that ends late (a busy event loop wakes sleepers late) then costs the next
-      request nothing, where it used to push every later request back by the delay. More
-      than one interval of lateness is lost, so a stalled loop never lets a bunch go.
+    - a token bucket: tokens come at `rate` a second (none while paused after a 429), a
+      request takes one, and a quiet limiter holds at most `burst`. While requests wait
+      their turn it may hold one more: a sleep that ends late (a busy event loop wakes
+      sleepers late) then costs the next request nothing, where it used to push every
+      later request back by the delay. More than one interval of lateness is lost, so a
+      stalled loop never lets a bunch go; nor do tokens saved while the window held
+      requests back.
     - a window: never more than `ceil(per_second)` requests in any stretch of one second
       plus `margin` (a server that counts a one-second window sees each request a little
-      after it left; the margin covers that delay, and a longer stall of the process is
-      seen and allowed for: `_after_stall`).
+      after it left; the margin covers how much that delay varies, and a longer stall of
+      the process is seen and allowed for: `_after_stall`).
     """
 
     def __init__(self, policy: RateLimit, clock: Clock) -> None:
@@ -99,8 +111,8 @@ class Limiter:
         self._tokens = float(policy.burst)
         self._stamp = clock.now()
         self._waiting = 0  # requests inside `acquire`
-        self._fresh = 0  # requests let go since the last turn (see `_after_stall`)
         self._expected = math.inf  # when the next turn is due, if one is
+        self._ran_at = -math.inf  # when the limiter last ran before that turn
         self._sent: deque[float] = deque(maxlen=math.ceil(policy.per_second))
         self._paused_until = -math.inf
         self._last_cut = -math.inf
@@ -109,15 +121,16 @@ class Limiter:
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._stamp)
+        # No tokens come while paused after a 429: the pause ends without a burst.
+        earned = max(0.0, now - max(self._stamp, self._paused_until))
         self._stamp = now
         target = self.policy.per_second
         if self.rate < target:
             self.rate = min(target, self.rate + target * self.policy.recovery * elapsed)
         # One token more than the burst only for time that requests spent waiting their
-        # turn (not paused): that is the lateness of their wake-ups, made up.
-        busy = self._waiting > 0 and now > self._paused_until
-        cap = self.policy.burst + (1 if busy else 0)
-        self._tokens = min(float(cap), self._tokens + elapsed * self.rate)
+        # turn: that is the lateness of their wake-ups, made up.
+        cap = self.policy.burst + (1 if self._waiting > 0 else 0)
+        self._tokens = min(float(cap), self._tokens + earned * self.rate)
 
     async def acquire(self) -> None:
         """Wait for this request's turn."""
@@ -128,6 +141,7 @@ class Limiter:
         self._waiting += 1
         try:
             async with self._lock:
+                held = False  # by the window
                 while True:
                     now = self.clock.now()
                     self._after_stall(now)
@@ -136,20 +150,28 @@ class Limiter:
                     if self._tokens < 1.0 - 1e-9:
                         due = max(due, now + (1.0 - self._tokens) / self.rate)
                     if len(self._sent) == self._sent.maxlen:
-                        due = max(due, self._sent[0] + 1.0 + self.policy.margin)
+                        window_due = self._sent[0] + 1.0 + self.policy.margin
+                        held = held or window_due > max(due, now)
+                        due = max(due, window_due)
                     # (1e-9: float sums of intervals land a hair short of a whole token.)
                     if now >= due - 1e-9:
+                        if held:
+                            # Tokens saved while the window held requests back are no
+                            # burst: the window's second freeing up is no quiet spell.
+                            self._tokens = min(self._tokens, 1.0)
                         self._tokens = max(0.0, self._tokens - 1.0)
                         self._sent.append(now)
-                        self._fresh = min(self._fresh + 1, len(self._sent))
-                        # The request queued behind this one, if any, takes its turn now.
+                        # A request queued behind this one takes its turn at once: if it
+                        # comes late, the process stalled (see `_after_stall`).
                         self._expected = now if self._waiting > 1 else math.inf
+                        self._ran_at = now
                         return
-                    self._expected = due
+                    self._expected, self._ran_at = due, now
                     await self.clock.sleep(due - now)
         finally:
             self._waiting -= 1
             if not self._waiting:
+                # Quiet: no turn is due, and a stall from now on cannot be told.
                 self._expected = math.inf
 
     def _after_stall(self, now: float) -> None:
@@ -158,19 +180,23 @@ class Limiter:
         The limiter knows when it should run next: a sleeper when its sleep ends, a
         request queued behind one let go at once. Running later than that by more than a
         quarter of `margin` means the process stalled (a long garbage collection, a
-        starved CPU), and a request let go just before may have been held up as long on
-        its way out: the server counts it that much later. The window counts it so too,
-        so that the request let go a second after it cannot meet it in the server's
-        window. Each request is looked at once, by the first turn due after it.
+        starved CPU), and requests let go shortly before the limiter last ran may have
+        been held up as long on their way out: the server counts them that much later.
+        The window counts them so too, so that the requests let go a second after them
+        cannot meet them in the server's window. While no request waits, no turn is due
+        and a stall cannot be told (nor does the window bind).
         """
         if self._expected == math.inf:
-            return  # no turn was due: nothing to tell a stall by
-        fresh, self._fresh = self._fresh, 0
+            return
         late, self._expected = now - self._expected, math.inf
         if late <= self.policy.margin / 4:
             return
-        sent = self._sent
-        for i in range(len(sent) - fresh, len(sent)):
+        sent, since = self._sent, self._ran_at - self.policy.margin
+        # The newest ones, at the end: moved together, they stay in order, and none
+        # passes `now` (none was let go after the limiter last ran).
+        for i in range(len(sent) - 1, -1, -1):
+            if sent[i] < since:
+                break
             sent[i] += late
 
     def on_throttled(self, retry_after: float | None) -> None:

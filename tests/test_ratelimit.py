@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
 
 import anyio
 import pytest
@@ -32,6 +31,12 @@ async def _send(limiter: Limiter, clock: FakeClock, n: int) -> list[float]:
         {"per_second": float("nan")},
         {"per_second": 5, "margin": -0.01},
         {"per_second": 5, "margin": float("nan")},
+        {"per_second": 5, "margin": 2.0},
+        {"per_second": float("inf")},
+        {"per_second": 1e19},
+        # More at once than a server counting a second takes.
+        {"per_second": 2, "burst": 3},
+        {"per_second": 0.5, "burst": 2},
     ],
 )
 def test_nonsense_is_refused(kwargs: dict[str, float]) -> None:
@@ -54,9 +59,13 @@ async def test_never_more_than_the_rate_in_one_second_plus_the_margin() -> None:
     # counts a one-second window would refuse the 11th request of one second.
     clock = FakeClock()
     limiter = Limiter(RateLimit(per_second=10, burst=3, margin=0.05), clock)
-    times = await _send(limiter, clock, 13)
+    times = await _send(limiter, clock, 23)
     assert times[:10] == pytest.approx([0.0, 0.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
-    assert times[10:] == pytest.approx([1.05, 1.05, 1.05])
+    # Held back by the window, then paced: the window's second freeing up is no quiet
+    # spell, so no burst again (once the three of the first instant came back together).
+    assert times[10:13] == pytest.approx([1.05, 1.15, 1.25])
+    gaps = [b - a for a, b in itertools.pairwise(times[10:])]
+    assert min(gaps) == pytest.approx(0.1)
     assert _most_in_a_window(times, 1.05) == 10
 
 
@@ -136,19 +145,34 @@ class StallingClock(FakeClock):
         await super().sleep(seconds + (self.stall if self.count == self.at_sleep else 0.0))
 
 
-@pytest.mark.parametrize("per_second", [0.5, 4, 10, 100])
-async def test_a_request_held_up_by_a_stall_is_counted_from_its_end(per_second: float) -> None:
-    # The process stalls for 0.3 s (a long garbage collection) just after a request was let
-    # go and before it went out: the server sees it 0.3 s late. The request let go a
-    # second after it must not meet it in the server's one-second window.
+async def _send_together(limiter: Limiter, clock: FakeClock, n: int) -> list[float]:
+    """When each of `n` requests queued at once is let go, in turn."""
+    times: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        times.append(clock.now())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(n):
+            tg.start_soon(one)
+    return times
+
+
+@pytest.mark.parametrize("per_second", [4, 10, 100])
+async def test_a_request_held_up_by_a_stall_is_counted_from_its_end(per_second: int) -> None:
+    # Requests queue. The process stalls for 0.3 s (a long garbage collection) while one
+    # waits for its turn, just after the one before it was let go and before that one went
+    # out: the server sees it 0.3 s late. The request let go a second after it must not
+    # meet it in the server's one-second window.
     stall = 0.3
-    clock = StallingClock(stall, at_sleep=3)
+    clock = StallingClock(stall, at_sleep=2)
     limiter = Limiter(RateLimit(per_second=per_second, margin=0.05), clock)
-    n = 3 * math.ceil(per_second) + 5
-    granted = await _send(limiter, clock, n)
-    # The request let go before the third sleep (the stalled one) is the third.
-    arrived = [t + (stall if i == 2 else 0.0) for i, t in enumerate(granted)]
-    assert _most_a_server_counts(arrived) <= math.ceil(per_second)
+    granted = await _send_together(limiter, clock, 3 * per_second + 5)
+    # The first goes at once; the second and third after a sleep each: the third's (the
+    # second sleep) stalled, just after the second was let go.
+    arrived = [t + (stall if i == 1 else 0.0) for i, t in enumerate(granted)]
+    assert _most_a_server_counts(arrived) <= per_second
 
 
 @pytest.mark.parametrize("per_second", [4, 10, 100])
@@ -231,6 +255,42 @@ async def test_no_burst_after_a_429() -> None:
     limiter.on_throttled(None)
     times = await _send(limiter, clock, 3)
     assert times == pytest.approx([0.2, 0.4, 0.6])  # a whole interval apart, at 5 a second
+
+
+async def test_a_retry_after_pause_ends_without_a_burst() -> None:
+    # Sleeps end 2 ms late, as on any real clock: the pause once filled the bucket, and
+    # the first two requests after it went together.
+    clock = LateClock(0.002)
+    limiter = Limiter(RateLimit(per_second=5, recovery=1e-9), clock)
+    limiter.on_throttled(2.0)
+    times = await _send_together(limiter, clock, 4)
+    assert times[0] >= 2.0
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 1 / 2.5 - 1e-6  # the halved rate's interval: none together
+
+
+async def test_a_cancelled_sleeper_leaves_no_turn_due() -> None:
+    clock = FakeClock()
+    limiter = Limiter(RateLimit(per_second=10, margin=0.05), clock)
+    await _send(limiter, clock, 10)
+    with anyio.move_on_after(0) as scope:
+        await limiter.acquire()  # held by the window: cancelled while it sleeps
+    assert scope.cancelled_caught
+    clock.advance(5.0)
+    # A turn long "due" would read as a stall and count the last requests as sent now.
+    times = await _send(limiter, clock, 10)
+    assert times[0] == pytest.approx(5.9)
+    assert times == pytest.approx([5.9 + i / 10 for i in range(10)])
+
+
+def test_a_stall_is_allowed_for_under_trio() -> None:
+    async def main() -> list[float]:
+        clock = StallingClock(0.3, at_sleep=2)
+        limiter = Limiter(RateLimit(per_second=10, margin=0.05), clock)
+        granted = await _send_together(limiter, clock, 35)
+        return [t + (0.3 if i == 1 else 0.0) for i, t in enumerate(granted)]
+
+    assert _most_a_server_counts(anyio.run(main, backend="trio")) <= 10
 
 
 async def test_retry_after_pauses_every_sender() -> None:

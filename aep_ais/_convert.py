@@ -138,6 +138,16 @@ def _shown(value: Any) -> str:
     return _kind(value)
 
 
+def _key_text(key: Any) -> str:
+    """A key as text: a dict from Python may have keys that are no strings (`{1: 2}`)."""
+    if isinstance(key, str):
+        return key
+    try:
+        return str(key)
+    except ValueError:  # an int with more digits than Python converts
+        return _shown(key)
+
+
 def _not_an_object(value: Any) -> _WrongValueError:
     return _WrongValueError(f"expected an object, got {_kind(value)}")
 
@@ -432,8 +442,7 @@ def _make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.C
                     return fn(value, t)
                 beside = [k for k in value if k != "params"]
                 if beside:
-                    # As text: a dict from Python may have keys that are no strings.
-                    raise _MisplacedKeyError(cls, str(beside[0]), "beside params")
+                    raise _MisplacedKeyError(cls, _key_text(beside[0]), "beside params")
                 try:
                     if not isinstance(value["params"], dict):
                         raise _not_an_object(value["params"])
@@ -680,8 +689,7 @@ def _first_problem(cls: type, exc: BaseException) -> _Problem:
         elif isinstance(error, KeyError) and error.args:
             text, up = f"missing key {error.args[0]!r}", True
         elif isinstance(error, cattrs.ForbiddenExtraKeysError):
-            # As text: a dict from Python may have keys that are no strings.
-            key = min(str(k) for k in error.extra_fields)
+            key = min(_key_text(k) for k in error.extra_fields)
             text = _unknown_key(error.cl, key)
         elif isinstance(error, _MisplacedKeyError):
             key = error.key

@@ -557,6 +557,13 @@ def test_a_key_that_is_no_string_is_a_validation_error(
     assert type(aep_ais.from_dict(aep_ais.AudienceSpec, body)) is aep_ais.AudienceSpec
 
 
+def test_a_key_that_is_an_int_too_long_to_show_is_a_validation_error() -> None:
+    with pytest.raises(aep_ais.ValidationError) as info:
+        aep_ais.from_dict(aep_ais.AudienceSpec, _body() | {10**5000: 2}, strict=True)
+    shown = "a number of more than 4300 digits"
+    assert (info.value.field, info.value.extra_key) == (f"AudienceSpec.{shown}", shown)
+
+
 def test_a_key_that_is_no_string_beside_params_is_a_validation_error() -> None:
     body = _body(sourceSpec={"params": {"path": "a"}, 7: "x"})
     with pytest.raises(aep_ais.ValidationError) as info:

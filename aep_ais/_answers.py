@@ -98,8 +98,11 @@ def decode_answer(response: httpx.Response, into: type[T], method: str, path: st
             problem = f"is not JSON (expected {into.__name__})"
         else:
             problem = f"does not fit {into.__name__}"
+        # Named by its first public class: the hooks' `_WrongValueError` is a `TypeError`.
+        # (Not by its message, which shows part of a value the server sent.)
+        kind = next(c for c in type(exc).__mro__ if not c.__name__.startswith("_")).__name__
         raise MalformedResponseError(
-            f"the answer {problem} ({type(exc).__name__})",
+            f"the answer {problem} ({kind})",
             status_code=response.status_code,
             request_id=request_id(response.headers),
             body=decode_body(response),

@@ -19,6 +19,8 @@ from __future__ import annotations
 import functools
 import logging
 import operator
+import re
+import sys
 import types
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -118,13 +120,32 @@ def _kind(value: Any) -> str:
     return "a number" if isinstance(value, int | float) else f"a {type(value).__name__}"
 
 
+def _cut(text: str) -> str:
+    """`text`, or its first 40 characters and `...`: what a message shows of the data."""
+    return text if len(text) <= 40 else f"{text[:40]}..."
+
+
 def _shown(value: Any) -> str:
-    """A string or number as it is (a long string cut short), anything else by its kind."""
+    """A string or number as it is (a long one cut short), anything else by its kind."""
     if isinstance(value, str):
-        return repr(value if len(value) <= 40 else f"{value[:40]}...")
+        return repr(_cut(value))
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return repr(value)
+        try:
+            return _cut(repr(value))
+        except ValueError:
+            # An int past Python's limit on the digits of a conversion to text.
+            return f"a number of more than {sys.get_int_max_str_digits()} digits"
     return _kind(value)
+
+
+def _key_text(key: Any) -> str:
+    """A key as text: a dict from Python may have keys that are no strings (`{1: 2}`)."""
+    if isinstance(key, str):
+        return key
+    try:
+        return str(key)
+    except ValueError:  # an int with more digits than Python converts
+        return _shown(key)
 
 
 def _not_an_object(value: Any) -> _WrongValueError:
@@ -149,6 +170,10 @@ def _structure_datetime(value: Any, _: type) -> datetime:
         raise _WrongValueError(f"expected epoch seconds, got {_shown(value)}") from None
 
 
+# A whole number as a string: ASCII digits only (`int()` takes `²`-like digits too).
+_INTEGER = re.compile(r"\s*-?[0-9]+\s*")
+
+
 def _structure_int(value: Any, _: type) -> int:
     # Lenient: the platform sends `ttlInDays` both as 40 and as "40".
     if isinstance(value, bool):
@@ -157,8 +182,11 @@ def _structure_int(value: Any, _: type) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
+        try:
+            return int(value)
+        except ValueError:  # more digits than Python converts
+            pass
     raise _WrongValueError(f"expected an integer, got {_shown(value)}")
 
 
@@ -166,7 +194,10 @@ def _structure_str(value: Any, _: type) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # an int with more digits than Python converts
+            raise _WrongValueError(f"expected a string, got {_shown(value)}") from None
     raise _WrongValueError(f"expected a string, got {_kind(value)}")
 
 
@@ -411,7 +442,7 @@ def _make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.C
                     return fn(value, t)
                 beside = [k for k in value if k != "params"]
                 if beside:
-                    raise _MisplacedKeyError(cls, beside[0], "beside params")
+                    raise _MisplacedKeyError(cls, _key_text(beside[0]), "beside params")
                 try:
                     if not isinstance(value["params"], dict):
                         raise _not_an_object(value["params"])
@@ -594,10 +625,10 @@ def from_dict(cls: type[T], data: Any, *, strict: bool = False) -> T:
 
     With `strict=True` (for data a person wrote, such as a spec file) a key that no model
     knows is an error too, named by its path with the closest known key, and the error's
-    `extra_key` is that key:
+    `extra_key` is that key (whole; the path cuts a long one short):
     `AudienceSpec.fields[0].lables: unknown key; did you mean labels?`. The forms the
     platform itself accepts stay accepted (`sourceSpec` with or without its `params`
-    wrapper, `ttlInDays` as a numeric string, either spelling of the signature key id);
+    wrapper, `ttlInDays` as a string of ASCII digits, either spelling of the signature key id);
     an `encryption` beside `params`, or at the top of an `AudienceSpec` (where older API
     revisions had it), is an error saying where it goes.
     """
@@ -645,7 +676,10 @@ def _first_problem(cls: type, exc: BaseException) -> _Problem:
     from cattrs.v import format_exception
 
     # For each message `transform_error` makes, in its order: the key refused, if any,
-    # and whether the problem is named at the parent of the path (a missing key).
+    # and whether the problem is named at the parent of the path (a missing key). This
+    # pairs `said[i]` with message `i`, so it relies on `transform_error` calling
+    # `format_exception` once per message, in the order of its output, as cattrs does
+    # since 23.1: `test_the_first_of_two_problems_is_said_with_its_own_path` pins it.
     said: list[tuple[str | None, bool]] = []
 
     def problem(error: BaseException, t: Any) -> str:
@@ -655,7 +689,7 @@ def _first_problem(cls: type, exc: BaseException) -> _Problem:
         elif isinstance(error, KeyError) and error.args:
             text, up = f"missing key {error.args[0]!r}", True
         elif isinstance(error, cattrs.ForbiddenExtraKeysError):
-            key = sorted(error.extra_fields)[0]
+            key = min(_key_text(k) for k in error.extra_fields)
             text = _unknown_key(error.cl, key)
         elif isinstance(error, _MisplacedKeyError):
             key = error.key
@@ -676,7 +710,8 @@ def _first_problem(cls: type, exc: BaseException) -> _Problem:
     text, _, where = found[0].rpartition(" @ ")
     key, up = said[0]
     path = _wire_path(cls, where, parent=up)
-    return (f"{path}.{key}" if key else path), text, key
+    # The key whole in `extra_key`, cut short in the path (it may be of any length).
+    return (path if key is None else f"{path}.{_cut(key)}"), text, key
 
 
 def _wire_names(cls: type) -> list[str]:
@@ -721,8 +756,6 @@ def _wire_path(cls: type, path: str, *, parent: bool = False) -> str:
     With `parent`, the path of the object holding the last key (a source's `params`
     wrapper left out: its keys are the source's).
     """
-    import re
-
     out = [cls.__name__]
     wrapper_at = -1
     current: Any = cls

@@ -284,8 +284,9 @@ class ValidationError(AISError, ValueError):
 
     `extra_key` is set by `from_dict(..., strict=True)` when the problem is a key that
     does not belong where it stands (unknown there, or moved by a newer API revision): that
-    key, the last part of `field`. It is `None` for every other problem, such as a missing
-    key or a value of the wrong type.
+    key, whole (as text), while `field` ends with it cut short (past 40 characters, to its
+    first 40 and `...`). It is `None` for every other problem, such as a missing key or a
+    value of the wrong type.
     """
 
     # Nothing was sent, so a failed create can be sent again once the input is fixed.

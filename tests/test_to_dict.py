@@ -449,3 +449,164 @@ def test_a_workflow_step_keeps_a_run_as_json() -> None:
     )
     state = json.dumps({"run": aep_ais.to_dict(run)})
     assert aep_ais.from_dict(aep_ais.IngestionRun, json.loads(state)["run"]) == run
+
+
+# What a message shows of the data is bounded: a key or a value of any length, or a number
+# past Python's limit on the digits of a conversion to text, is cut short (40 characters).
+_LONG_KEY = "k" * 5000
+
+
+@pytest.mark.parametrize(
+    ("where", "body"),
+    [([], _body()), (["fields", 0], _body()), (["sourceSpec"], _body(sourceSpec={"path": "a"}))],
+    ids=["top", "field", "source"],
+)
+def test_a_long_unknown_key_is_cut_short_in_the_path_but_kept_whole(
+    where: list[str | int], body: dict[str, Any]
+) -> None:
+    target: Any = body
+    for step in where:
+        target = target[step]
+    target[_LONG_KEY] = 1
+    with pytest.raises(aep_ais.ValidationError) as info:
+        aep_ais.from_dict(aep_ais.AudienceSpec, body, strict=True)
+    assert info.value.field.endswith("." + "k" * 40 + "...")
+    assert len(str(info.value)) < 150
+    assert info.value.extra_key == _LONG_KEY
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "problem"),
+    [
+        (
+            {"runId": RUN_ID, "createdAt": 10**400},
+            "IngestionRun.createdAt",
+            "expected epoch seconds, got " + "1" + "0" * 39 + "...",
+        ),
+        (
+            {"runId": RUN_ID, "createdAt": 10**5000},
+            "IngestionRun.createdAt",
+            "expected epoch seconds, got a number of more than 4300 digits",
+        ),
+        (
+            {"runId": RUN_ID, "createdAt": -(10**5000)},
+            "IngestionRun.createdAt",
+            "expected epoch seconds, got a number of more than 4300 digits",
+        ),
+        (
+            {"runId": RUN_ID, "details": [{"stage": "A", "flowRunId": 10**5000}]},
+            "IngestionRun.details[0].flowRunId",
+            "expected a string, got a number of more than 4300 digits",
+        ),
+        (
+            {"runId": RUN_ID, "createdAt": "9" * 5000},
+            "IngestionRun.createdAt",
+            "expected epoch seconds, got '" + "9" * 40 + "...'",
+        ),
+    ],
+)
+def test_a_huge_number_is_shown_cut_short(data: Any, where: str, problem: str) -> None:
+    for strict in (False, True):
+        with pytest.raises(aep_ais.ValidationError) as info:
+            aep_ais.from_dict(aep_ais.IngestionRun, data, strict=strict)
+        assert (info.value.field, info.value.problem) == (where, problem)
+        assert info.value.__context__ is None
+
+
+@pytest.mark.parametrize("ttl", ["--4", "-", "²", "٤", "4-", "+4", "4.0", "1_000", "9" * 5000])
+def test_a_ttl_string_is_a_whole_number_in_ascii_digits_or_an_error(ttl: str) -> None:
+    for strict in (False, True):
+        with pytest.raises(aep_ais.ValidationError) as info:
+            aep_ais.from_dict(aep_ais.AudienceSpec, _body(ttlInDays=ttl), strict=strict)
+        shown = ttl if len(ttl) <= 40 else ttl[:40] + "..."
+        assert (info.value.field, info.value.problem) == (
+            "AudienceSpec.ttlInDays",
+            f"expected an integer, got {shown!r}",
+        )
+
+
+@pytest.mark.parametrize("ttl", ["4", "-4", " 40 ", "0040"])
+def test_a_ttl_string_of_ascii_digits_is_read(ttl: str) -> None:
+    spec = aep_ais.from_dict(aep_ais.AudienceSpec, _body(ttlInDays=ttl), strict=True)
+    assert spec.ttl_in_days == int(ttl)
+
+
+@pytest.mark.parametrize(
+    ("extra", "where", "key"),
+    [
+        ({1: 2}, [], "1"),
+        ({1: 2, "x": 3}, [], "1"),
+        ({None: 2}, ["fields", 0], "None"),
+        ({(1, 2): 2}, ["sourceSpec", "params"], "(1, 2)"),
+    ],
+    ids=["int", "int and str", "None in a field", "tuple in params"],
+)
+def test_a_key_that_is_no_string_is_a_validation_error(
+    extra: dict[Any, Any], where: list[str | int], key: str
+) -> None:
+    body = _body()
+    target: Any = body
+    for step in where:
+        target = target[step]
+    target.update(extra)
+    with pytest.raises(aep_ais.ValidationError) as info:
+        aep_ais.from_dict(aep_ais.AudienceSpec, body, strict=True)
+    assert info.value.field.endswith(f".{key}")
+    assert (info.value.problem, info.value.extra_key) == ("unknown key", key)
+    # A lenient reading ignores it, as any unknown key.
+    assert type(aep_ais.from_dict(aep_ais.AudienceSpec, body)) is aep_ais.AudienceSpec
+
+
+def test_a_key_that_is_an_int_too_long_to_show_is_a_validation_error() -> None:
+    with pytest.raises(aep_ais.ValidationError) as info:
+        aep_ais.from_dict(aep_ais.AudienceSpec, _body() | {10**5000: 2}, strict=True)
+    shown = "a number of more than 4300 digits"
+    assert (info.value.field, info.value.extra_key) == (f"AudienceSpec.{shown}", shown)
+
+
+def test_a_key_that_is_no_string_beside_params_is_a_validation_error() -> None:
+    body = _body(sourceSpec={"params": {"path": "a"}, 7: "x"})
+    with pytest.raises(aep_ais.ValidationError) as info:
+        aep_ais.from_dict(aep_ais.AudienceSpec, body, strict=True)
+    assert (info.value.field, info.value.extra_key) == ("AudienceSpec.sourceSpec.7", "7")
+
+
+# `_first_problem` pairs each message of `cattrs.transform_error` with what its own
+# `format_exception` learnt while making it: this holds only while cattrs calls that once
+# per message, in the order of its output (problems with a path before those without).
+@pytest.mark.parametrize(
+    ("data", "stricts", "where", "problem"),
+    [
+        (  # a wrong value, then an unknown key (strict) or nothing (lenient)
+            _body(ttlInDays="soon", colour="red"),
+            (False, True),
+            "AudienceSpec.ttlInDays",
+            "expected an integer, got 'soon'",
+        ),
+        (  # a wrong value, then a missing key
+            _body(name=["x"], fields=[{"type": "string"}]),
+            (False, True),
+            "AudienceSpec.name",
+            "expected a string, got an array",
+        ),
+        (  # a missing key, then a wrong value
+            _body(fields=[{"type": "string"}], ttlInDays="soon"),
+            (False, True),
+            "AudienceSpec.fields[0]",
+            "missing key 'name'",
+        ),
+        (  # an unknown key, then a wrong value deeper in the body
+            _body(fields=[{"name": "a", "lables": []}], ttlInDays="soon"),
+            (True,),
+            "AudienceSpec.fields[0].lables",
+            "unknown key; did you mean labels?",
+        ),
+    ],
+)
+def test_the_first_of_two_problems_is_said_with_its_own_path(
+    data: Any, stricts: tuple[bool, ...], where: str, problem: str
+) -> None:
+    for strict in stricts:
+        with pytest.raises(aep_ais.ValidationError) as info:
+            aep_ais.from_dict(aep_ais.AudienceSpec, data, strict=strict)
+        assert (info.value.field, info.value.problem) == (where, problem), strict

@@ -138,10 +138,10 @@ def load_spec(path: str, stdin: TextIO | None = None) -> AudienceSpec:
     """Read an `AudienceSpec` from a JSON file of the API's create body (`-` is stdin).
 
     Raises `CLIError` naming the problem: a missing or unreadable file, text that is not
-    JSON, or JSON that is not a create body. The SDK reads the platform's answers
-    leniently (the platform may add keys at any time); a person's file is read strictly,
-    so a misspelt key (`"lables"`) is an error with its path and the closest known key,
-    rather than a setting silently left out.
+    JSON (or holds a number with more digits than Python reads), or JSON that is not a
+    create body. The SDK reads the platform's answers leniently (the platform may add keys
+    at any time); a person's file is read strictly, so a misspelt key (`"lables"`) is an
+    error with its path and the closest known key, rather than a setting silently left out.
     """
     name, text = read_input(path, stdin, what="spec file ")
     try:
@@ -150,6 +150,12 @@ def load_spec(path: str, stdin: TextIO | None = None) -> AudienceSpec:
         raise CLIError(
             f"spec file {name}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from exc
+    except ValueError:
+        # Python's limit on the digits of an int read from text (a plain ValueError).
+        limit = sys.get_int_max_str_digits()
+        raise CLIError(
+            f"spec file {name}: not JSON (a number of more than {limit} digits)"
+        ) from None
     except RecursionError:
         raise CLIError(f"spec file {name}: nested too deeply to be a create body") from None
     if not isinstance(data, dict):

@@ -271,6 +271,29 @@ def test_bad_spec_files_are_named(
     assert problem in line
 
 
+def test_spec_file_with_a_number_too_long_for_python(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    # `json.loads` refuses an int of more than 4300 digits with a plain ValueError.
+    path = tmp_path / "bad.json"
+    path.write_text('{"name": "x", "ttlInDays": ' + "9" * 5000 + "}", "utf-8")
+    result = cli("create", str(path))
+    assert result.code == 2
+    assert error_line(result) == (
+        f"aep-ais: spec file {path}: not JSON (a number of more than 4300 digits)"
+    )
+
+
+def test_a_long_unknown_key_of_a_spec_file_is_cut_short(
+    cli: Callable[..., Result], tmp_path: Path, sample: Any
+) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({**sample("create_request"), "k" * 5000: 1}))
+    result = cli("create", str(path))
+    assert result.code == 2
+    assert error_line(result) == f"aep-ais: spec file {path}: {'k' * 40}...: unknown key"
+
+
 def test_spec_file_that_is_not_text(cli: Callable[..., Result], tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_bytes(b"\xff\xfe\x00")

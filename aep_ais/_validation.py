@@ -6,7 +6,7 @@ import math
 import re
 from datetime import datetime
 
-from ._convert import _MILLISECONDS_FROM, _camel, to_epoch
+from ._convert import _MILLISECONDS_FROM, _camel, _shown, to_epoch
 from ._errors import ValidationError
 from ._models import UNSET, AudienceField, AudienceSpec, AudienceUpdate, Encryption, SourceSpec
 
@@ -82,7 +82,9 @@ def _check_ttl(ttl: object, where: str) -> None:
     if ttl is UNSET:
         return
     if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl not in TTL_RANGE:
-        raise ValidationError(where, f"must be a whole number of days from 1 to 90, got {ttl!r}")
+        raise ValidationError(
+            where, f"must be a whole number of days from 1 to 90, got {_shown(ttl)}"
+        )
 
 
 def _valid_field(f: object, *, for_create: bool) -> bool:
@@ -110,7 +112,7 @@ def _check_field(f: object, where: str, *, for_create: bool) -> AudienceField:
     _check_text(f.name, f"{where}.name")
     if (for_create or f.type is not UNSET) and not _is_one_of(f.type, FIELD_TYPES):
         allowed = ", ".join(sorted(FIELD_TYPES))
-        raise ValidationError(f"{where}.type", f"{f.type!r} is not one of {allowed}")
+        raise ValidationError(f"{where}.type", f"{_shown(f.type)} is not one of {allowed}")
     if f.identity_ns is not UNSET:
         _check_text(f.identity_ns, f"{where}.identity_ns")
     _check_labels(f.labels, f"{where}.labels")
@@ -135,7 +137,9 @@ def _check_source(source: object) -> None:
     if _SPACE.search(source.path):
         raise ValidationError(f"{where}.path", "must not contain spaces")
     if not _is_one_of(source.type, SOURCE_TYPES):
-        raise ValidationError(f"{where}.type", f"must be 'file' or 'folder', got {source.type!r}")
+        raise ValidationError(
+            f"{where}.type", f"must be 'file' or 'folder', got {_shown(source.type)}"
+        )
     for name in ("source_type", "base_connection_id"):
         if getattr(source, name) is not UNSET:
             _check_text(getattr(source, name), f"{where}.{name}")
@@ -144,7 +148,7 @@ def _check_source(source: object) -> None:
         raise ValidationError(f"{where}.cloud_type", f"is required: one of {allowed}")
     if not _is_one_of(source.cloud_type, CLOUD_TYPES):
         raise ValidationError(
-            f"{where}.cloud_type", f"{source.cloud_type!r} is not one of {allowed}"
+            f"{where}.cloud_type", f"{_shown(source.cloud_type)} is not one of {allowed}"
         )
     if source.cloud_type in CLOUD_TYPES_NEEDING_CONNECTION and not source.base_connection_id:
         raise ValidationError(
@@ -285,7 +289,7 @@ def check_epoch(value: object, what: str) -> int:
         )
     epoch = to_epoch(value)
     if epoch >= _MILLISECONDS_FROM and not isinstance(value, datetime):
-        raise ValidationError(what, f"{value!r} looks like milliseconds: give epoch seconds")
+        raise ValidationError(what, f"{_shown(value)} looks like milliseconds: give epoch seconds")
     if not 0 <= epoch <= _MAX_EPOCH:
         raise ValidationError(what, "must lie between 1970 and the year 9999")
     return epoch

@@ -610,3 +610,18 @@ def test_check_spec_is_the_create_check_offline() -> None:
     with pytest.raises(aep_ais.ValidationError) as info:
         aep_ais.check_spec({"name": "not a model"})
     assert info.value.field == "spec"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ttl_in_days": 10**5000},  # past Python's digits limit: repr itself raised
+        {"ttl_in_days": 10**200},
+        {"source_spec": source(type="x" * 5000)},
+        {"source_spec": source(cloud_type="S3" * 2000)},
+    ],
+)
+def test_a_huge_or_long_value_is_named_cut_short(change: dict[str, Any]) -> None:
+    with pytest.raises(aep_ais.ValidationError) as caught:
+        aep_ais.check_spec(spec(**change))
+    assert len(str(caught.value)) < 200

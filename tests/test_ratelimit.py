@@ -21,6 +21,20 @@ async def _send(limiter: Limiter, clock: FakeClock, n: int) -> list[float]:
     return times
 
 
+async def _send_together(limiter: Limiter, clock: FakeClock, n: int) -> list[float]:
+    """When each of `n` requests queued at once is let go, in turn."""
+    times: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        times.append(clock.now())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(n):
+            tg.start_soon(one)
+    return times
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -104,15 +118,7 @@ async def test_concurrent_senders_on_a_late_clock_keep_the_rate(burst: int) -> N
     clock = LateClock(0.012, jitter=True)
     policy = RateLimit(per_second=20, burst=burst, margin=0.05)
     limiter = Limiter(policy, clock)
-    sent: list[float] = []
-
-    async def one() -> None:
-        await limiter.acquire()
-        sent.append(clock.now())
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(300):
-            tg.start_soon(one)
+    sent = await _send_together(limiter, clock, 300)
     assert len(sent) == 300
     assert sent == sorted(sent)
     assert _most_in_a_window(sent, 1.05) <= 20
@@ -143,20 +149,6 @@ class StallingClock(FakeClock):
     async def sleep(self, seconds: float) -> None:
         self.count += 1
         await super().sleep(seconds + (self.stall if self.count == self.at_sleep else 0.0))
-
-
-async def _send_together(limiter: Limiter, clock: FakeClock, n: int) -> list[float]:
-    """When each of `n` requests queued at once is let go, in turn."""
-    times: list[float] = []
-
-    async def one() -> None:
-        await limiter.acquire()
-        times.append(clock.now())
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(n):
-            tg.start_soon(one)
-    return times
 
 
 @pytest.mark.parametrize("per_second", [4, 10, 100])
@@ -208,15 +200,7 @@ async def test_a_quiet_spell_allows_the_burst_and_no_more() -> None:
 async def test_concurrent_senders_share_one_bucket() -> None:
     clock = FakeClock()
     limiter = Limiter(RateLimit(per_second=20, margin=0), clock)
-    sent: list[float] = []
-
-    async def one() -> None:
-        await limiter.acquire()
-        sent.append(clock.now())
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(41):
-            tg.start_soon(one)
+    sent = await _send_together(limiter, clock, 41)
     assert len(sent) == 41
     assert max(sent) == pytest.approx(2.0)
 

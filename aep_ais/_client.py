@@ -598,10 +598,8 @@ class AISClient:
         looks) together with `poll.timeout`; the earlier wins. Time queued behind this
         client's other calls for the audience is not bounded.
         """
-        return await _runs.ensure_run(
-            _Calls(self),
-            self._run_guard,
-            audience_id,
+        step = _runs.RunStep(
+            audience_id=audience_id,
             data_filter_start_time=data_filter_start_time,
             data_filter_end_time=data_filter_end_time,
             if_active=if_active,
@@ -609,6 +607,7 @@ class AISClient:
             deadline=deadline,
             policy=poll or self.poll,
         )
+        return await _runs.ensure_run(_Calls(self), self._run_guard, step)
 
     @traced("audience_id")
     async def run_and_wait(
@@ -635,10 +634,8 @@ class AISClient:
         If it raises, the call raises that error and the run goes on at the server.
         Returns the `SUCCESS` run; raises `RunFailedError` or `WaitTimeoutError`.
         """
-        return await _runs.run_and_wait(
-            _Calls(self),
-            self._run_guard,
-            audience_id,
+        step = _runs.RunStep(
+            audience_id=audience_id,
             data_filter_start_time=data_filter_start_time,
             data_filter_end_time=data_filter_end_time,
             if_active=if_active,
@@ -646,8 +643,8 @@ class AISClient:
             deadline=deadline,
             policy=poll or self.poll,
             on_status=on_status,
-            on_started=on_started,
         )
+        return await _runs.run_and_wait(_Calls(self), self._run_guard, step, on_started)
 
     @traced()
     async def create_many(

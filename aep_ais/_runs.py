@@ -65,7 +65,7 @@ from ._waiting import (
     wait_run,
 )
 
-__all__ = ["RunCalls", "ensure_run", "run_and_wait"]
+__all__ = ["RunCalls", "RunStep", "ensure_run", "run_and_wait"]
 
 logger = logging.getLogger("aep_ais")
 
@@ -240,6 +240,20 @@ async def _find_own_run(
     return attrs.evolve(run, audience_id=run.audience_id or audience_id)
 
 
+@attrs.frozen(kw_only=True)
+class RunStep:
+    """What one `ensure_run` or `run_and_wait` is asked: the client's arguments, as given."""
+
+    audience_id: str
+    data_filter_start_time: datetime | int
+    data_filter_end_time: datetime | int | None
+    if_active: IfActive
+    reuse_since: datetime | None
+    deadline: datetime | None
+    policy: PollPolicy
+    on_status: OnStatus[IngestionRun] | None = None
+
+
 class _Call:
     """One `ensure_run` or `run_and_wait`: its arguments and what it has seen so far."""
 
@@ -256,28 +270,16 @@ class _Call:
         "window",
     )
 
-    def __init__(
-        self,
-        *,
-        calls: RunCalls,
-        guard: RunGuard,
-        audience_id: str,
-        window: tuple[datetime | int, datetime | int | None],
-        if_active: IfActive,
-        reuse_since: datetime | None,
-        deadline: datetime | None,
-        policy: PollPolicy,
-        on_status: OnStatus[IngestionRun] | None = None,
-    ) -> None:
+    def __init__(self, calls: RunCalls, guard: RunGuard, step: RunStep) -> None:
         self.calls = calls
         self.guard = guard
-        self.audience_id = audience_id
-        self.window = window
-        self.if_active = if_active
-        self.reuse_since = reuse_since
-        self.deadline = deadline
-        self.policy = policy
-        self.on_status = on_status
+        self.audience_id = step.audience_id
+        self.window = (step.data_filter_start_time, step.data_filter_end_time)
+        self.if_active = step.if_active
+        self.reuse_since = step.reuse_since
+        self.deadline = step.deadline
+        self.policy = step.policy
+        self.on_status = step.on_status
         # Runs this call saw to their end.
         self.ended: set[str] = set()
 
@@ -309,42 +311,21 @@ class _Call:
         return final
 
 
-def _begin(
-    calls: RunCalls,
-    guard: RunGuard,
-    audience_id: str,
-    *,
-    data_filter_start_time: datetime | int,
-    data_filter_end_time: datetime | int | None,
-    if_active: IfActive,
-    reuse_since: datetime | None,
-    deadline: datetime | None,
-    policy: PollPolicy,
-    on_status: OnStatus[IngestionRun] | None = None,
-) -> _Call:
+def _begin(calls: RunCalls, guard: RunGuard, step: RunStep) -> _Call:
     """Check a call's arguments (nothing is sent before) and refuse a busy `"raise"`."""
+    audience_id = step.audience_id
     check_id(audience_id, "audience_id")
-    check_run_window(data_filter_start_time, data_filter_end_time)
-    check_if_active(if_active)
-    check_aware(reuse_since, "reuse_since")
-    check_aware(deadline, "deadline")
-    if if_active == "raise":
+    check_run_window(step.data_filter_start_time, step.data_filter_end_time)
+    check_if_active(step.if_active)
+    check_aware(step.reuse_since, "reuse_since")
+    check_aware(step.deadline, "deadline")
+    if step.if_active == "raise":
         busy = guard.busy(audience_id)
         if busy is not None:
             raise RunInProgressError(
                 audience_id, busy.run_id, detail="another call of this client has it"
             )
-    return _Call(
-        calls=calls,
-        guard=guard,
-        audience_id=audience_id,
-        window=(data_filter_start_time, data_filter_end_time),
-        if_active=if_active,
-        reuse_since=reuse_since,
-        deadline=deadline,
-        policy=policy,
-        on_status=on_status,
-    )
+    return _Call(calls, guard, step)
 
 
 async def _ensure(call: _Call, hold: Hold) -> tuple[IngestionRun, bool]:
@@ -475,31 +456,10 @@ async def _ensure(call: _Call, hold: Hold) -> tuple[IngestionRun, bool]:
         return run, True
 
 
-async def ensure_run(
-    calls: RunCalls,
-    guard: RunGuard,
-    audience_id: str,
-    *,
-    data_filter_start_time: datetime | int,
-    data_filter_end_time: datetime | int | None,
-    if_active: IfActive,
-    reuse_since: datetime | None,
-    deadline: datetime | None,
-    policy: PollPolicy,
-) -> IngestionRun:
+async def ensure_run(calls: RunCalls, guard: RunGuard, step: RunStep) -> IngestionRun:
     """`AISClient.ensure_run`, on `calls` under `guard`."""
-    call = _begin(
-        calls,
-        guard,
-        audience_id,
-        data_filter_start_time=data_filter_start_time,
-        data_filter_end_time=data_filter_end_time,
-        if_active=if_active,
-        reuse_since=reuse_since,
-        deadline=deadline,
-        policy=policy,
-    )
-    async with guard.hold(audience_id) as hold:
+    call = _begin(calls, guard, step)
+    async with guard.hold(call.audience_id) as hold:
         run, ours = await _ensure(call, hold)
         if ours and run.done:
             call.ended_run(hold, run)
@@ -509,30 +469,12 @@ async def ensure_run(
 async def run_and_wait(
     calls: RunCalls,
     guard: RunGuard,
-    audience_id: str,
-    *,
-    data_filter_start_time: datetime | int,
-    data_filter_end_time: datetime | int | None,
-    if_active: IfActive,
-    reuse_since: datetime | None,
-    deadline: datetime | None,
-    policy: PollPolicy,
-    on_status: OnStatus[IngestionRun] | None,
+    step: RunStep,
     on_started: Callable[[IngestionRun], object] | None,
 ) -> IngestionRun:
     """`AISClient.run_and_wait`, on `calls` under `guard`: `ensure_run`, then the wait."""
-    call = _begin(
-        calls,
-        guard,
-        audience_id,
-        data_filter_start_time=data_filter_start_time,
-        data_filter_end_time=data_filter_end_time,
-        if_active=if_active,
-        reuse_since=reuse_since,
-        deadline=deadline,
-        policy=policy,
-        on_status=on_status,
-    )
+    call = _begin(calls, guard, step)
+    audience_id = step.audience_id
     async with guard.hold(audience_id) as hold:
         run, ours = await _ensure(call, hold)
         try:

@@ -148,8 +148,9 @@ class Checked:
         return run
 
 
-def args(**overrides: Any) -> dict[str, Any]:
+def step(**overrides: Any) -> _runs.RunStep:
     kwargs: dict[str, Any] = {
+        "audience_id": AUD,
         "data_filter_start_time": SINCE,
         "data_filter_end_time": None,
         "if_active": "wait",
@@ -158,17 +159,17 @@ def args(**overrides: Any) -> dict[str, Any]:
         "policy": aep_ais.PollPolicy(jitter=0.0),
     }
     kwargs.update(overrides)
-    return kwargs
+    return _runs.RunStep(**kwargs)
 
 
 async def test_runs_work_on_a_protocol_and_every_start_passes_its_start_run() -> None:
     clock = FakeClock(fixed_random=0.5)
     calls = Checked(Runs(clock))
     guard = RunGuard()
-    first = await _runs.ensure_run(calls, guard, AUD, **args())
+    first = await _runs.ensure_run(calls, guard, step())
     assert not first.done
     # The next call waits the first run out, then starts its own.
-    second = await _runs.run_and_wait(calls, guard, AUD, **args(), on_status=None, on_started=None)
+    second = await _runs.run_and_wait(calls, guard, step(), on_started=None)
     assert (second.run_id, second.status) == ("run-2", "SUCCESS")
     assert calls.journal == ["starting aud-1", "started run-1", "starting aud-1", "started run-2"]
     assert len(guard) == 0
@@ -179,7 +180,7 @@ async def test_a_check_before_the_start_that_refuses_ends_the_call_with_nothing_
     inner = Runs(clock)
     guard = RunGuard()
     with pytest.raises(aep_ais.QuotaExceededError):
-        await _runs.ensure_run(Checked(inner, refuse=True), guard, AUD, **args())
+        await _runs.ensure_run(Checked(inner, refuse=True), guard, step())
     assert inner.starts == 0
     assert len(guard) == 0
 
